@@ -1,0 +1,73 @@
+"""Tolerances and toy models whose right answers are known by construction."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+# Relative/absolute tolerances per dtype for comparisons against float64 references.
+TOL = {
+    torch.float32: {"rtol": 1e-5, "atol": 1e-5},
+    torch.float64: {"rtol": 1e-10, "atol": 1e-10},
+}
+
+
+def assert_close(actual: Tensor, expected: Tensor, **kw: float) -> None:
+    """``torch.testing.assert_close`` that moves both sides to CPU and ``expected``'s dtype."""
+    expected = torch.as_tensor(expected)
+    torch.testing.assert_close(actual.detach().cpu().to(expected.dtype), expected.cpu(), **kw)
+
+
+def generator(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+class RegionMean(nn.Module):
+    """Score = mean of channel 0 inside a fixed pixel region: linear in the pixels.
+
+    Output (n, 1); with ``n_outputs > 1`` the other columns are 0.
+    """
+
+    def __init__(self, region: Tensor, n_outputs: int = 1) -> None:
+        super().__init__()
+        self.register_buffer("region", region.float())
+        self.n_outputs = n_outputs
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = self.region / self.region.sum()
+        score = (x[:, 0] * w).sum((-2, -1))
+        out = x.new_zeros(x.shape[0], self.n_outputs)
+        out[:, 0] = score
+        return out
+
+
+class MeanColourLinear(nn.Module):
+    """A trivial image classifier: per-channel mean colour, then a fixed linear layer."""
+
+    def __init__(self, n_channels: int = 3, n_classes: int = 10, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.linear = nn.Linear(n_channels, n_classes)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.randn(n_classes, n_channels, generator=g) * 4)
+            self.linear.bias.copy_(torch.randn(n_classes, generator=g))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x.mean((-2, -1)))
+
+
+class PatchMLP(nn.Module):
+    """A small nonlinear classifier on 4x4-pooled pixels, for realistic-looking scores."""
+
+    def __init__(self, n_channels: int = 3, n_classes: int = 10, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.pool = nn.AdaptiveAvgPool2d(4)
+        self.fc1 = nn.Linear(16 * n_channels, 32)
+        self.fc2 = nn.Linear(32, n_classes)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 2 / p.shape[-1] ** 0.5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(torch.tanh(self.fc1(self.pool(x).flatten(1))))

@@ -1,0 +1,52 @@
+"""Shared fixtures: ``--device`` and ``--dtype`` select where and in what precision tests run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", default="cpu", help="cpu, cuda, or all")
+    parser.addoption("--dtype", default="float32", help="float32, float64, or all")
+
+
+def _devices(config: pytest.Config) -> list[str]:
+    choice = config.getoption("--device")
+    if choice == "all":
+        return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    return [choice]
+
+
+def _dtypes(config: pytest.Config) -> list[str]:
+    choice = config.getoption("--dtype")
+    return ["float32", "float64"] if choice == "all" else [choice]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "device" in metafunc.fixturenames:
+        metafunc.parametrize("device", _devices(metafunc.config), indirect=True)
+    if "dtype" in metafunc.fixturenames:
+        metafunc.parametrize("dtype", _dtypes(metafunc.config), indirect=True)
+
+
+@pytest.fixture
+def device(request: pytest.FixtureRequest) -> torch.device:
+    name = request.param
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip("CUDA is not available")
+    return torch.device(name)
+
+
+@pytest.fixture
+def dtype(request: pytest.FixtureRequest) -> torch.dtype:
+    return getattr(torch, request.param)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
