@@ -1,0 +1,358 @@
+"""The local surrogate: weighted ridge regression and lime's feature-selection modes.
+
+Everything is batched over leading dimensions (examples, bootstrap replicates, kernel
+widths, ...) and over the T targets, which share the design matrix and the weights: one
+Gram matrix per example, one Cholesky factorisation, every target in one solve.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "FEATURE_SELECTION",
+    "RidgeFit",
+    "forward_selection",
+    "highest_weights",
+    "select_features",
+    "weighted_ridge",
+]
+
+FEATURE_SELECTION = ("none", "auto", "highest_weights", "forward_selection", "lasso_path")
+
+
+class RidgeFit(NamedTuple):
+    """A fitted weighted ridge regression, every field batched like its inputs."""
+
+    coef: Tensor
+    """(..., T, K) weights; 0 for features outside ``feature_mask``."""
+    intercept: Tensor
+    """(..., T)"""
+    score: Tensor
+    """(..., T) weighted R² on the fitted samples, as scikit-learn's ``Ridge.score``."""
+
+
+def weighted_ridge(
+    X: Tensor,
+    y: Tensor,
+    weight: Tensor,
+    alpha: float = 1.0,
+    fit_intercept: bool = True,
+    *,
+    feature_mask: Tensor | None = None,
+    solve_dtype: torch.dtype = torch.float64,
+) -> RidgeFit:
+    """Weighted ridge regression, equal to scikit-learn's ``Ridge(alpha).fit(X, y, sample_weight)``.
+
+    Centres ``X`` and ``y`` by their weighted means (the intercept is not penalised),
+    solves ``(Xcᵀ W Xc + alpha I) β = Xcᵀ W yc`` by Cholesky on the Gram matrix, and scores
+    with the weighted R² ``1 - Σw(y - ŷ)² / Σw(y - ȳ_w)²`` (1 or 0 when the denominator is
+    0, as scikit-learn's ``r2_score``).
+
+    Args:
+        X: (..., N, K) float or bool. Design matrix (interpretable samples).
+        y: (..., N, T) float. Targets; all T share ``X`` and ``weight``.
+        weight: (..., N) float >= 0. Sample weights (not normalised, as in scikit-learn:
+            ``alpha`` acts relative to their sum).
+        alpha: L2 penalty >= 0. With 0 the fit is weighted least squares; a rank-deficient
+            design then gets the minimum-norm solution, as scikit-learn's fallback gives.
+        fit_intercept: centre the data and fit an unpenalised intercept.
+        feature_mask: (..., K) or (..., T, K) bool. Features to use (per target, when
+            given per target); the others get coefficient 0 and leave the fit as if their
+            columns did not exist. ``None`` uses every column.
+        solve_dtype: precision of the Gram matrix and the solve (float64 by default: cheap
+            at K x K, and safe from TF32 matmuls). Never half precision.
+
+    Returns:
+        :class:`RidgeFit` with coef (..., T, K), intercept (..., T), score (..., T), in
+        ``y``'s floating dtype (at least float32).
+
+    Raises:
+        ValueError: for mismatched shapes or a negative ``alpha``.
+
+    Example:
+        >>> X = torch.tensor([[0.0], [1.0], [2.0]])
+        >>> fit = weighted_ridge(X, 2 * X + 1, torch.ones(3), alpha=0.0)
+        >>> fit.coef, fit.intercept
+        (tensor([[2.]]), tensor([1.]))
+    """
+    _check_design(X, y, weight, "weighted_ridge")
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0; got {alpha}")
+    if solve_dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"solve_dtype must be torch.float32 or torch.float64; got {solve_dtype}")
+    out_dtype = torch.promote_types(y.dtype, torch.float32)
+    t = y.shape[-1]
+    mask = _feature_mask(feature_mask, X, t)
+    gram, rhs, xm, ym, Xc, yc = _centred_moments(X, y, weight, fit_intercept, solve_dtype)
+
+    if mask.ndim == X.ndim - 1:  # shared by all targets: (..., K)
+        pair = mask[..., :, None] & mask[..., None, :]
+        a = torch.where(mask, alpha, 1.0).to(solve_dtype)
+        gram = torch.where(pair, gram, 0.0) + torch.diag_embed(a)
+        rhs = torch.where(mask[..., None], rhs, 0.0)
+        coef = _spd_solve(gram, rhs, alpha).mT  # (..., T, K)
+    else:  # per target: (..., T, K)
+        pair = mask[..., :, None] & mask[..., None, :]  # (..., T, K, K)
+        a = torch.where(mask, alpha, 1.0).to(solve_dtype)
+        gram = torch.where(pair, gram[..., None, :, :], 0.0) + torch.diag_embed(a)
+        rhs = torch.where(mask, rhs.mT, 0.0)[..., None]  # (..., T, K, 1)
+        coef = _spd_solve(gram, rhs, alpha)[..., 0]  # (..., T, K)
+
+    intercept = ym - (xm[..., None, :] * coef).sum(-1) if fit_intercept else ym.new_zeros(())
+    intercept = intercept.expand(coef.shape[:-1])
+    resid = yc - torch.einsum("...nk,...tk->...nt", Xc, coef)
+    score = _r2(resid, y.to(solve_dtype), weight.to(solve_dtype))
+    return RidgeFit(coef.to(out_dtype), intercept.to(out_dtype), score.to(out_dtype))
+
+
+def highest_weights(
+    X: Tensor,
+    y: Tensor,
+    weight: Tensor,
+    max_features: int,
+    *,
+    feature_mask: Tensor | None = None,
+) -> Tensor:
+    """Lime's ``highest_weights``: ridge (alpha=0.01) on all features, keep the top ``|coef·x0|``.
+
+    ``x0`` is the first sample (the original input; all ones for image and text masks).
+    Ties keep the lower feature index first, as lime's stable sort does.
+
+    Args:
+        X: (..., N, K) float or bool. Interpretable samples, row 0 the original.
+        y: (..., N, T) float. Scores.
+        weight: (..., N) float. Sample weights.
+        max_features: k >= 1, how many features to keep per target.
+        feature_mask: (..., K) bool valid features (padding excluded); ``None``: all.
+
+    Returns:
+        (..., T, K) bool, the selected features per target.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X = torch.rand(50, 4, generator=g) < 0.5
+        >>> y = (3.0 * X[:, 2] - X[:, 0].double())[:, None]
+        >>> highest_weights(X, y, torch.ones(50), 2)
+        tensor([[ True, False,  True, False]])
+    """
+    _check_design(X, y, weight, "highest_weights")
+    mask = _feature_mask(feature_mask, X, y.shape[-1], shared_only=True)
+    fit = weighted_ridge(X, y, weight, alpha=0.01, feature_mask=mask)
+    x0 = X[..., 0, :].to(fit.coef.dtype)
+    strength = torch.where(mask[..., None, :], (fit.coef * x0[..., None, :]).abs(), -1.0)
+    order = strength.sort(dim=-1, descending=True, stable=True).indices
+    positions = torch.arange(X.shape[-1], device=X.device).expand_as(order)
+    rank = torch.empty_like(order).scatter_(-1, order, positions)
+    return (rank < max_features) & mask[..., None, :]
+
+
+def forward_selection(
+    X: Tensor,
+    y: Tensor,
+    weight: Tensor,
+    max_features: int,
+    *,
+    feature_mask: Tensor | None = None,
+) -> Tensor:
+    """Lime's ``forward_selection``: greedily add the feature that most raises the weighted R².
+
+    Each step scores every candidate at once with a batched Cholesky on Gram sub-blocks of
+    the weighted least-squares fit (``Ridge(alpha=0)`` with intercept, as lime fits).
+    Ties go to the lower feature index, as lime's strict ``>`` does.
+
+    Args:
+        X: (..., N, K) float or bool. Interpretable samples.
+        y: (..., N, T) float. Scores.
+        weight: (..., N) float. Sample weights.
+        max_features: k >= 1 steps (at most the number of valid features).
+        feature_mask: (..., K) bool valid features (padding excluded); ``None``: all.
+
+    Returns:
+        (..., T, K) bool, the selected features per target.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X = torch.rand(50, 4, generator=g) < 0.5
+        >>> y = (3.0 * X[:, 2] - X[:, 0].double())[:, None]
+        >>> forward_selection(X, y, torch.ones(50), 1)
+        tensor([[False, False,  True, False]])
+    """
+    _check_design(X, y, weight, "forward_selection")
+    if max_features < 1:
+        raise ValueError(f"max_features must be >= 1; got {max_features}")
+    batch_shape = torch.broadcast_shapes(X.shape[:-2], y.shape[:-2], weight.shape[:-1])
+    k, t = X.shape[-1], y.shape[-1]
+    mask = _feature_mask(feature_mask, X, t, shared_only=True).expand(*batch_shape, k)
+    gram, rhs, *_ = _centred_moments(X, y, weight, True, torch.float64)
+    gram = gram.expand(*batch_shape, k, k).reshape(-1, k, k)  # (P, K, K)
+    rhs = rhs.expand(*batch_shape, k, t).reshape(-1, k, t).mT  # (P, T, K)
+    valid = mask.reshape(-1, 1, k).expand(-1, t, k)  # (P, T, K)
+    p = gram.shape[0]
+    chosen = torch.zeros(p, t, k, dtype=torch.bool, device=X.device)
+    order = torch.zeros(p, t, 0, dtype=torch.long, device=X.device)
+    candidates = torch.arange(k, device=X.device).expand(p, t, k)
+    pi = torch.arange(p, device=X.device)[:, None, None, None, None]
+    ti = torch.arange(t, device=X.device)[None, :, None, None]
+    for _ in range(min(max_features, k)):
+        idx = torch.cat([order[:, :, None, :].expand(p, t, k, -1), candidates[..., None]], -1)
+        sub = gram[pi, idx[..., :, None], idx[..., None, :]]  # (P, T, K, s+1, s+1)
+        b = rhs[torch.arange(p, device=X.device)[:, None, None, None], ti, idx]  # (P,T,K,s+1)
+        chol, info = torch.linalg.cholesky_ex(sub)
+        sol = torch.cholesky_solve(b[..., None], chol)[..., 0]
+        explained = (b * sol).sum(-1)  # ESS: maximising it maximises R² (TSS is fixed)
+        usable = valid & ~chosen & (info == 0)
+        explained = torch.where(usable, explained, -torch.inf)
+        best = explained.argmax(-1)  # first maximum, like lime's strict '>'
+        has_any = usable.any(-1)
+        chosen = chosen | (torch.nn.functional.one_hot(best, k).bool() & has_any[..., None])
+        # An element with no candidate left appends a meaningless index: every later
+        # candidate of it is already chosen or invalid, so nothing more is selected.
+        order = torch.cat([order, best[..., None]], -1)
+    return chosen.reshape(*batch_shape, t, k)
+
+
+def select_features(
+    method: str,
+    X: Tensor,
+    y: Tensor,
+    weight: Tensor,
+    max_features: int | None,
+    *,
+    feature_mask: Tensor | None = None,
+) -> Tensor:
+    """Dispatch to one of lime's feature-selection modes.
+
+    ``"none"`` keeps every valid feature; ``"auto"`` is ``forward_selection`` when
+    ``max_features <= 6`` and ``highest_weights`` otherwise (lime's rule);
+    ``"lasso_path"`` walks lime's LARS lasso path. ``max_features=None`` keeps all.
+
+    Args:
+        method: one of ``FEATURE_SELECTION``.
+        X: (..., N, K) float or bool. Interpretable samples.
+        y: (..., N, T) float. Scores.
+        weight: (..., N) float. Sample weights.
+        max_features: k, or ``None`` for every valid feature.
+        feature_mask: (..., K) bool valid features; ``None``: all.
+
+    Returns:
+        (..., T, K) bool, the selected features per target.
+
+    Example:
+        >>> X = torch.ones(3, 2, dtype=torch.bool)
+        >>> select_features("none", X, torch.zeros(3, 1), torch.ones(3), None).tolist()
+        [[True, True]]
+    """
+    if method not in FEATURE_SELECTION:
+        raise ValueError(f"feature_selection must be one of {FEATURE_SELECTION}; got {method!r}")
+    t = y.shape[-1]
+    mask = _feature_mask(feature_mask, X, t, shared_only=True)
+    batch_shape = torch.broadcast_shapes(X.shape[:-2], y.shape[:-2], weight.shape[:-1])
+    if method == "none" or max_features is None or max_features >= X.shape[-1]:
+        return mask[..., None, :].expand(*batch_shape, t, X.shape[-1])
+    if max_features < 1:
+        raise ValueError(f"max_features must be >= 1 or None; got {max_features}")
+    if method == "auto":
+        method = "forward_selection" if max_features <= 6 else "highest_weights"
+    if method == "forward_selection":
+        return forward_selection(X, y, weight, max_features, feature_mask=mask)
+    if method == "highest_weights":
+        return highest_weights(X, y, weight, max_features, feature_mask=mask)
+    from torchlime.functional._lars import lasso_path_select
+
+    return lasso_path_select(X, y, weight, max_features, feature_mask=mask)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_design(X: Tensor, y: Tensor, weight: Tensor, where: str) -> None:
+    if X.ndim < 2 or y.ndim < 2 or weight.ndim < 1:
+        raise ValueError(
+            f"{where} needs X (..., N, K), y (..., N, T) and weight (..., N); got shapes "
+            f"{tuple(X.shape)}, {tuple(y.shape)} and {tuple(weight.shape)}"
+        )
+    n = X.shape[-2]
+    if y.shape[-2] != n or weight.shape[-1] != n:
+        raise ValueError(
+            f"{where}: X (..., N, K), y (..., N, T) and weight (..., N) must agree on N; "
+            f"got shapes {tuple(X.shape)}, {tuple(y.shape)} and {tuple(weight.shape)}"
+        )
+    if not y.dtype.is_floating_point:
+        raise TypeError(f"{where}: y must be floating point; got {y.dtype}")
+
+
+def _feature_mask(
+    feature_mask: Tensor | None, X: Tensor, t: int, *, shared_only: bool = False
+) -> Tensor:
+    k = X.shape[-1]
+    if feature_mask is None:
+        return torch.ones(k, dtype=torch.bool, device=X.device)
+    if feature_mask.dtype != torch.bool or feature_mask.shape[-1] != k:
+        raise ValueError(
+            f"feature_mask must be bool (..., K) or (..., T, K) with K={k}; got "
+            f"{feature_mask.dtype} of shape {tuple(feature_mask.shape)}"
+        )
+    per_target = feature_mask.ndim == X.ndim and feature_mask.shape[-2] == t
+    if shared_only and feature_mask.ndim >= X.ndim:
+        raise ValueError(
+            f"feature_mask must be (..., K) here; got shape {tuple(feature_mask.shape)}"
+        )
+    if not per_target and feature_mask.ndim > X.ndim - 1:
+        raise ValueError(
+            f"feature_mask must be (..., K) or (..., T, K) with T={t}; got shape "
+            f"{tuple(feature_mask.shape)}"
+        )
+    return feature_mask
+
+
+def _centred_moments(
+    X: Tensor, y: Tensor, weight: Tensor, fit_intercept: bool, dtype: torch.dtype
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Weighted Gram ``XcᵀWXc`` (..., K, K), ``XcᵀWyc`` (..., K, T), means, centred data."""
+    Xd, yd, w = X.to(dtype), y.to(dtype), weight.to(dtype)
+    if fit_intercept:
+        sw = w.sum(-1)[..., None]
+        xm = (w[..., :, None] * Xd).sum(-2) / sw
+        ym = (w[..., :, None] * yd).sum(-2) / sw
+        Xc, yc = Xd - xm[..., None, :], yd - ym[..., None, :]
+    else:
+        xm = Xd.new_zeros(Xd.shape[-1])
+        ym = yd.new_zeros(yd.shape[-1])
+        Xc, yc = Xd, yd
+    Xw = Xc * w[..., :, None]
+    return Xw.mT @ Xc, Xw.mT @ yc, xm, ym, Xc, yc
+
+
+def _spd_solve(gram: Tensor, rhs: Tensor, alpha: float) -> Tensor:
+    """Solve ``gram @ x = rhs`` for symmetric positive (semi-)definite ``gram``.
+
+    With ``alpha > 0`` the matrix is positive definite and Cholesky never fails (no host
+    sync). With ``alpha == 0`` a singular matrix falls back to the minimum-norm solution
+    through an eigendecomposition, which costs one host sync to detect.
+    """
+    chol, info = torch.linalg.cholesky_ex(gram)
+    x = torch.cholesky_solve(rhs, chol)
+    if alpha > 0 or torch.compiler.is_compiling():
+        return x
+    failed = info != 0
+    if bool(failed.any()):
+        evals, evecs = torch.linalg.eigh(gram)
+        cutoff = evals.amax(-1, keepdim=True) * gram.shape[-1] * torch.finfo(gram.dtype).eps
+        inv = torch.where(evals > cutoff, 1.0 / evals, 0.0)
+        pinv = evecs @ (inv[..., :, None] * (evecs.mT @ rhs))
+        x = torch.where(failed[..., None, None], pinv, x)
+    return x
+
+
+def _r2(resid: Tensor, y: Tensor, weight: Tensor) -> Tensor:
+    """Weighted R² from residuals (..., N, T), as scikit-learn's ``r2_score`` (force_finite)."""
+    w = weight[..., :, None]
+    num = (w * resid**2).sum(-2)
+    ym = (w * y).sum(-2) / w.sum(-2)
+    den = (w * (y - ym[..., None, :]) ** 2).sum(-2)
+    score = 1.0 - num / torch.where(den != 0, den, 1.0)
+    return torch.where(den != 0, score, torch.where(num == 0, 1.0, 0.0))
