@@ -34,6 +34,7 @@ test: $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check torchlime tests examples benchmarks
 	$(BIN)/ruff format --check torchlime tests examples benchmarks
+	$(BIN)/mypy torchlime
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_image.py

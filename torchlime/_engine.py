@@ -1,0 +1,331 @@
+"""The modality-agnostic LIME engine: model scores in chunks, then the surrogate fit.
+
+Front-ends (image, tabular, text) supply three things: the original inputs, a
+``compose(start, stop, out)`` function that builds perturbed model inputs for a range of
+flattened rows, and the interpretable representation ``X`` of every sample. The engine
+never knows which modality it serves.
+
+Row convention: the B examples x N samples are flattened example-major; row 0 of every
+example is the original input and is run first (it decides ``top_labels``), the other
+``B * (N - 1)`` rows run in chunks of ``batch_size``: flat row ``r`` is example
+``r // (N - 1)``, sample ``r % (N - 1) + 1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from torchlime.functional.surrogate import select_features, weighted_ridge
+
+OUTPUTS = ("softmax", "identity", "sigmoid", "log_softmax")
+Output = str | Callable[[Tensor], Tensor]
+Compose = Callable[[int, int, Any], Any]
+
+
+class Scores(NamedTuple):
+    """What the model said: scores (B, N, T) float32 and the explained targets (B, T) int64."""
+
+    scores: Tensor
+    target: Tensor
+
+
+class Surrogate(NamedTuple):
+    """The fitted local model, every field (B, T, ...) as in :class:`Explanation`."""
+
+    coef: Tensor
+    intercept: Tensor
+    score: Tensor
+    local_pred: Tensor
+    selected: Tensor
+
+
+def output_fn(output: Output) -> Callable[[Tensor], Tensor]:
+    """Resolve ``output=`` (a name in ``OUTPUTS`` or a callable ``(n, O) -> (n, O)``)."""
+    if callable(output):
+        return output
+    if output == "softmax":
+        return lambda out: out.float().softmax(-1)
+    if output == "log_softmax":
+        return lambda out: out.float().log_softmax(-1)
+    if output == "sigmoid":
+        return lambda out: out.float().sigmoid()
+    if output == "identity":
+        return lambda out: out.float()
+    raise ValueError(f"output must be one of {OUTPUTS} or a callable; got {output!r}")
+
+
+def normalise_target(
+    target: int | Tensor | None, top_labels: int | None, batch: int
+) -> Tensor | None:
+    """Turn ``target`` into (B, T) int64, or None when it comes from the model (top labels)."""
+    if target is not None and top_labels is not None:
+        raise ValueError("give either target or top_labels, not both")
+    if top_labels is not None and top_labels < 1:
+        raise ValueError(f"top_labels must be >= 1; got {top_labels}")
+    if target is None:
+        return None
+    if isinstance(target, int):
+        return torch.full((batch, 1), target, dtype=torch.long)
+    if not isinstance(target, Tensor):
+        raise TypeError(
+            f"target must be None, an int or a (B,) / (B, T) tensor; got {type(target)}"
+        )
+    if target.dtype.is_floating_point or target.dtype == torch.bool:
+        raise TypeError(f"target must be an integer tensor; got dtype {target.dtype}")
+    if target.ndim == 0:
+        target = target.expand(batch)
+    if target.ndim == 1:
+        target = target[:, None]
+    if target.ndim != 2 or target.shape[0] != batch:
+        raise ValueError(
+            f"target must be (B,) or (B, T) with B={batch}; got shape {tuple(target.shape)}"
+        )
+    return target.long()
+
+
+@contextlib.contextmanager
+def borrowed_eval(model: Any, enabled: bool = True) -> Iterator[None]:
+    """Put every submodule in eval mode, then hand each back exactly as it was found."""
+    if not enabled or not isinstance(model, nn.Module):
+        yield
+        return
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        yield
+    finally:
+        for m, was_training in modes:
+            m.training = was_training
+
+
+class Progress:
+    """A minimal progress bar on stderr; silent unless asked for or on a terminal."""
+
+    def __init__(self, total: int, enabled: bool | None, desc: str = "torchlime") -> None:
+        if enabled is None:
+            enabled = sys.stderr.isatty() and total > 1
+        self.enabled, self.total, self.desc = enabled, total, desc
+        self.done, self.start, self.last = 0, time.monotonic(), 0.0
+
+    def update(self, n: int) -> None:
+        if not self.enabled:
+            return
+        self.done += n
+        now = time.monotonic()
+        if now - self.last < 0.1 and self.done < self.total:
+            return
+        self.last = now
+        frac = self.done / max(self.total, 1)
+        bar = "#" * int(30 * frac)
+        rate = self.done / max(now - self.start, 1e-9)
+        sys.stderr.write(f"\r{self.desc}: [{bar:<30}] {self.done}/{self.total} ({rate:,.0f}/s)")
+        if self.done >= self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def runs(start: int, stop: int, per: int) -> Iterator[tuple[int, int, int, int, int]]:
+    """Split flat rows ``[start, stop)`` into per-example runs.
+
+    Yields ``(b, s0, s1, o0, o1)``: example ``b``, its perturbed samples ``s0..s1-1``
+    (0-based among the N - 1), written to chunk rows ``o0..o1-1``. Pure arithmetic, no
+    tensor is read.
+    """
+    row = start
+    while row < stop:
+        b, s0 = divmod(row, per)
+        s1 = min(per, s0 + stop - row)
+        yield b, s0, s1, row - start, row - start + s1 - s0
+        row += s1 - s0
+
+
+def score_samples(
+    model: Callable[[Any], Tensor],
+    originals: Any,
+    compose: Compose,
+    *,
+    batch: int,
+    n_samples: int,
+    target: Tensor | None,
+    top_labels: int | None,
+    output: Output,
+    batch_size: int,
+    device: torch.device,
+    progress: bool | None = None,
+    differentiable: bool = False,
+    validate: bool = True,
+    take: Callable[[Any, int, int], Any] | None = None,
+) -> Scores:
+    """Run the model on the originals and on every perturbed sample, chunk by chunk.
+
+    Args:
+        model: callable ``(n, ...) -> (n, O)``.
+        originals: the B unperturbed inputs, in the model's input format.
+        compose: ``compose(start, stop, out)`` returns model inputs for flat perturbed rows
+            ``[start, stop)`` (see the module docstring); ``out`` is a reusable buffer
+            (None on the first call or when gradients are kept), or whatever the
+            previous call returned, to be overwritten.
+        batch: B.
+        n_samples: N >= 2, samples per example including the original.
+        target: (B, T) int64 targets, or None to explain the model's ``top_labels``.
+        top_labels: T, when ``target`` is None (default 1).
+        output: map from raw outputs to explained scores (``OUTPUTS`` or a callable).
+        batch_size: rows per model call.
+        device: where scores are gathered.
+        progress: show a progress bar (None: only on a terminal).
+        differentiable: keep the autograd graph (no buffer reuse, grad mode on).
+        validate: check shapes and finiteness (one host sync at the end).
+        take: ``take(originals, start, stop)`` slices the originals (default: indexing).
+
+    Returns:
+        :class:`Scores`: scores (B, N, T) float32 and target (B, T) int64.
+    """
+    transform = output_fn(output)
+    take = take or (lambda inputs, i, j: inputs[i:j])
+    per = n_samples - 1
+    total = batch * per
+    bar = Progress(batch * n_samples, progress)
+    grad = torch.enable_grad() if differentiable else torch.no_grad()
+    with grad:
+        first = [
+            transform(_call(model, take(originals, i, min(i + batch_size, batch)), validate))
+            for i in range(0, batch, batch_size)
+        ]
+        out0 = torch.cat(first) if len(first) > 1 else first[0]
+        bar.update(batch)
+        n_outputs = out0.shape[-1]
+        if target is None:
+            target = out0.detach().topk(top_labels or 1, dim=-1).indices
+        else:
+            target = target.to(device)
+            if validate and bool(((target < 0) | (target >= n_outputs)).any()):
+                raise ValueError(
+                    f"target must lie in [0, {n_outputs}) for a model with {n_outputs} outputs; "
+                    f"got values from {int(target.min())} to {int(target.max())}"
+                )
+        t = target.shape[1]
+        chunks: list[Tensor] = []
+        buffer = None
+        for start in range(0, total, batch_size):
+            stop = min(start + batch_size, total)
+            inputs = compose(start, stop, None if differentiable else buffer)
+            buffer = inputs
+            out = transform(_call(model, inputs, validate, n_outputs))
+            rows = torch.arange(start, stop, device=device) // per
+            chunks.append(out.gather(1, target[rows]))
+            bar.update(stop - start)
+        scores0 = out0.gather(1, target)[:, None, :]
+        rest = torch.cat(chunks).view(batch, per, t) if chunks else scores0[:, :0]
+        scores = torch.cat([scores0, rest], 1).float()
+    if validate and not torch.compiler.is_compiling():
+        bad = ~torch.isfinite(scores).all(-1)
+        n_bad = int(bad.sum())
+        if n_bad:
+            raise ValueError(
+                f"the model returned NaN or inf scores for {n_bad} of {batch * n_samples} samples "
+                f"(examples {sorted(set(bad.nonzero()[:, 0].tolist()))[:10]}); "
+                "check the model on perturbed inputs and the output= transform"
+            )
+    return Scores(scores, target)
+
+
+def _call(
+    model: Callable[[Any], Tensor], inputs: Any, validate: bool, n_outputs: int | None = None
+) -> Tensor:
+    out = model(inputs)
+    if validate:
+        n = _length(inputs)
+        if not isinstance(out, Tensor) or out.ndim != 2 or (n is not None and out.shape[0] != n):
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(
+                f"the model must return (n, O) scores for n inputs; got {got} for n={n}. "
+                "Reshape a regression output to (n, 1)."
+            )
+        if n_outputs is not None and out.shape[1] != n_outputs:
+            raise ValueError(f"the model returned {out.shape[1]} outputs, then {n_outputs}")
+    return out
+
+
+def _length(inputs: Any) -> int | None:
+    if isinstance(inputs, Tensor):
+        return inputs.shape[0]
+    if isinstance(inputs, dict):
+        inputs = next(iter(inputs.values()), None)
+    elif isinstance(inputs, (tuple, list)):
+        inputs = inputs[0] if inputs else None
+    return inputs.shape[0] if isinstance(inputs, Tensor) else None
+
+
+def fit_surrogate(
+    X: Tensor,
+    scores: Tensor,
+    weights: Tensor,
+    n_features: Tensor,
+    *,
+    alpha: float,
+    feature_selection: str,
+    max_features: int | None,
+) -> Surrogate:
+    """Select features and fit the weighted ridge surrogate for every example and target.
+
+    Args:
+        X: (B, N, K) interpretable samples (bool masks or floats); row 0 is the original.
+        scores: (B, N, T) float model scores.
+        weights: (B, N) sample weights.
+        n_features: (B,) int64 valid features per example; columns beyond are padding.
+        alpha: ridge penalty of the final fit.
+        feature_selection: one of lime's modes (``FEATURE_SELECTION``).
+        max_features: lime's ``num_features``; None keeps every feature.
+
+    Returns:
+        :class:`Surrogate` with coef (B, T, K), intercept, score, local_pred (B, T) and the
+        selected features (B, T, K) bool.
+    """
+    valid = torch.arange(X.shape[-1], device=X.device) < n_features[:, None]
+    selected = select_features(
+        feature_selection, X, scores, weights, max_features, feature_mask=valid
+    )
+    fit = weighted_ridge(X, scores, weights, alpha, feature_mask=selected)
+    x0 = X[:, 0, :].to(fit.coef.dtype)
+    local_pred = fit.intercept + (fit.coef * x0[:, None, :]).sum(-1)
+    return Surrogate(fit.coef, fit.intercept, fit.score, local_pred, selected)
+
+
+def check_n_samples(n_samples: int) -> None:
+    """Raise unless ``n_samples`` is an int >= 2 (the original plus one perturbation)."""
+    if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 2:
+        raise ValueError(f"n_samples must be an int >= 2; got {n_samples!r}")
+
+
+def check_batch_size(batch_size: int) -> None:
+    """Raise unless ``batch_size`` is a positive int."""
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+
+
+def new_generator(
+    generator: torch.Generator | None, device: torch.device
+) -> tuple[torch.Generator, int]:
+    """The call's generator and the seed to record (-1 when the caller brought their own)."""
+    if generator is not None:
+        if generator.device.type != device.type:
+            raise ValueError(
+                f"generator lives on {generator.device} but the input is on {device}; "
+                f"pass torch.Generator(device={str(device)!r})"
+            )
+        return generator, -1
+    import secrets
+
+    seed = secrets.randbits(63)
+    return torch.Generator(device=device).manual_seed(seed), seed
+
+
+del math

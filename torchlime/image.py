@@ -1,0 +1,349 @@
+"""LimeImage: LIME over superpixels for any image model, a whole batch per call."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from torchlime import _engine
+from torchlime.explanation import ImageExplanation
+from torchlime.functional.kernels import lime_kernel
+from torchlime.functional.perturb import compose, segment_mean
+from torchlime.functional.sampling import sample_masks
+from torchlime.functional.surrogate import FEATURE_SELECTION
+from torchlime.segmentation import Grid, relabel
+
+__all__ = ["BASELINES", "LimeImage", "make_fill"]
+
+Segmenter = Callable[[Tensor], Tensor]
+Baseline = str | float | Tensor | Callable[[Tensor, Tensor], Tensor]
+BASELINES = ("mean", "blur")
+
+
+def make_fill(x: Tensor, segments: Tensor, n_segments: int, baseline: Baseline) -> Tensor:
+    """What hidden superpixels show, for each image.
+
+    Args:
+        x: (B, C, H, W) float images.
+        segments: (B, H, W) int64 superpixel ids ``0..K-1``.
+        n_segments: K, the padded number of superpixels.
+        baseline: ``"mean"`` (each superpixel's own mean colour: lime's ``hide_color=None``),
+            ``"blur"`` (a Gaussian-blurred copy, sigma 5% of the image size), a number (a
+            constant colour, lime's ``hide_color``), a tensor broadcastable to (B, C, H, W),
+            or a callable ``(x, segments) -> (B, C, H, W)``.
+
+    Returns:
+        (B, C, H, W) in ``x``'s dtype.
+
+    Example:
+        >>> x = torch.rand(2, 3, 8, 8)
+        >>> make_fill(x, torch.zeros(2, 8, 8, dtype=torch.long), 1, 0.0).abs().sum().item()
+        0.0
+    """
+    if isinstance(baseline, str):
+        if baseline == "mean":
+            return segment_mean(x, segments, n_segments)
+        if baseline == "blur":
+            from kornia.filters import gaussian_blur2d
+
+            sigma = 0.05 * max(x.shape[-2:])
+            size = 2 * int(3 * sigma) + 1
+            return gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="reflect")
+        raise ValueError(
+            f"baseline must be one of {BASELINES}, a number, a tensor or a callable; "
+            f"got {baseline!r}"
+        )
+    if isinstance(baseline, (int, float)) and not isinstance(baseline, bool):
+        return torch.full_like(x, float(baseline))
+    if isinstance(baseline, Tensor):
+        try:
+            return baseline.to(device=x.device, dtype=x.dtype).expand_as(x)
+        except RuntimeError:
+            raise ValueError(
+                f"a baseline tensor must broadcast to x's shape (B, C, H, W) = {tuple(x.shape)}; "
+                f"got shape {tuple(baseline.shape)}"
+            ) from None
+    if callable(baseline):
+        fill = baseline(x, segments)
+        if not isinstance(fill, Tensor) or fill.shape != x.shape:
+            got = tuple(fill.shape) if isinstance(fill, Tensor) else type(fill).__name__
+            raise ValueError(
+                f"a baseline callable must return (B, C, H, W) = {tuple(x.shape)}; got {got}"
+            )
+        return fill.to(x.dtype)
+    raise TypeError(
+        f"baseline must be a str, number, tensor or callable; got {type(baseline).__name__}"
+    )
+
+
+class LimeImage(nn.Module):
+    """LIME for images: superpixels switched on and off, a weighted ridge surrogate per target.
+
+    Every step runs as batched tensor work on the input's device: segmentation, mask
+    sampling (from a per-call ``torch.Generator``), building perturbed images (one chunk of
+    ``batch_size`` at a time, drawn across all B x N samples), the model, lime's cosine
+    kernel, and one weighted least-squares solve for every image and target.
+
+    The model is stored as ``self.model``; when it is an ``nn.Module`` it is a submodule,
+    so ``explainer.to(device)`` moves it and ``explainer.state_dict()`` holds its weights.
+    A model found in training mode is explained in eval mode and handed back exactly as
+    found (``eval_mode=False`` explains it as it is).
+
+    Args:
+        model: callable ``(n, C, H, W) -> (n, O)`` raw outputs (logits, say).
+        segmenter: callable ``(B, C, H, W) -> (B, H, W)`` integer ids; any ids are
+            relabelled to ``0..K_b-1``. Default: an 8 x 8 grid.
+        baseline: what hidden superpixels show (see :func:`make_fill`); ``"mean"`` is lime's
+            default (``hide_color=None``), a number is lime's ``hide_color``.
+        output: ``"softmax"`` (default, for classifiers), ``"identity"`` (regression,
+            logits), ``"sigmoid"``, ``"log_softmax"``, or a callable ``(n, O) -> (n, O)``.
+        n_samples: N >= 2 samples per image, the original included (lime: 1000).
+        batch_size: perturbed images per model call.
+        kernel_width: width of lime's cosine kernel (0.25).
+        alpha: ridge penalty of the surrogate (lime: 1).
+        feature_selection: ``"auto"``, ``"none"``, ``"highest_weights"``,
+            ``"forward_selection"`` or ``"lasso_path"``, as lime.
+        max_features: lime's ``num_features``: at most this many superpixels per target get
+            a weight; None keeps all (lime's default, 100000, does the same).
+        progress: progress bar on stderr (None: only on a terminal).
+        eval_mode: borrow eval mode for the model during the call.
+        validate: check the model's outputs (shapes; NaN/inf, at one host sync).
+
+    Example:
+        >>> model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 4))
+        >>> explainer = LimeImage(model, n_samples=64, progress=False)
+        >>> exp = explainer(torch.rand(2, 3, 32, 32), generator=torch.Generator().manual_seed(0))
+        >>> exp.coef.shape, exp.attributions.shape
+        (torch.Size([2, 1, 64]), torch.Size([2, 1, 32, 32]))
+    """
+
+    def __init__(
+        self,
+        model: Callable[[Tensor], Tensor],
+        *,
+        segmenter: Segmenter | None = None,
+        baseline: Baseline = "mean",
+        output: _engine.Output = "softmax",
+        n_samples: int = 1000,
+        batch_size: int = 256,
+        kernel_width: float = 0.25,
+        alpha: float = 1.0,
+        feature_selection: str = "auto",
+        max_features: int | None = None,
+        progress: bool | None = None,
+        eval_mode: bool = True,
+        validate: bool = True,
+    ) -> None:
+        super().__init__()
+        _engine.check_n_samples(n_samples)
+        _engine.check_batch_size(batch_size)
+        _engine.output_fn(output)
+        if feature_selection not in FEATURE_SELECTION:
+            raise ValueError(
+                f"feature_selection must be one of {FEATURE_SELECTION}; got {feature_selection!r}"
+            )
+        if max_features is not None and max_features < 1:
+            raise ValueError(f"max_features must be >= 1 or None; got {max_features}")
+        if kernel_width <= 0:
+            raise ValueError(f"kernel_width must be > 0; got {kernel_width}")
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0; got {alpha}")
+        self.model = model
+        self.segmenter = segmenter if segmenter is not None else Grid(8, 8)
+        self.baseline = baseline
+        self.output = output
+        self.n_samples = n_samples
+        self.batch_size = batch_size
+        self.kernel_width = kernel_width
+        self.alpha = alpha
+        self.feature_selection = feature_selection
+        self.max_features = max_features
+        self.progress = progress
+        self.eval_mode = eval_mode
+        self.validate = validate
+
+    def extra_repr(self) -> str:
+        """Configuration shown in ``repr``."""
+        return (
+            f"baseline={self.baseline!r}, output={self.output!r}, n_samples={self.n_samples}, "
+            f"batch_size={self.batch_size}, kernel_width={self.kernel_width}, "
+            f"alpha={self.alpha}, feature_selection={self.feature_selection!r}, "
+            f"max_features={self.max_features}"
+        )
+
+    def forward(
+        self,
+        x: Tensor,
+        target: int | Tensor | None = None,
+        *,
+        top_labels: int | None = None,
+        segments: Tensor | None = None,
+        masks: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        keep_samples: bool = False,
+        differentiable: bool = False,
+    ) -> ImageExplanation:
+        """Explain a batch of images.
+
+        Args:
+            x: (B, C, H, W) float images, as the model takes them.
+            target: what to explain: an int (the same output for every image), (B,) or
+                (B, T) int64 output indices; None explains the ``top_labels`` most
+                probable outputs of each image (1 by default).
+            top_labels: T, with ``target=None``: explain each image's T top outputs, in
+                decreasing order (lime's ``top_labels``).
+            segments: (B, H, W) integer superpixel ids, instead of the segmenter.
+            masks: (B, N, K) bool interpretable samples, instead of drawing them (K = the
+                largest superpixel count; row 0 is forced to all True, as lime does).
+            generator: source of randomness for the masks, on ``x``'s device. None uses a
+                fresh seed, recorded in ``Explanation.seed``. One seed gives different
+                streams on CPU and CUDA: pass ``masks=`` for cross-device equality.
+            keep_samples: keep masks, scores and weights on the explanation (for
+                stability analysis).
+            differentiable: keep the autograd graph from the model to the coefficients.
+
+        Returns:
+            :class:`~torchlime.explanation.ImageExplanation`.
+
+        Raises:
+            ValueError: for a non-4-D or channels-last ``x``, segments or masks of the
+                wrong shape, targets out of range, a model output that is not (n, O), or
+                NaN/inf scores (naming how many samples).
+            TypeError: for non-float images or non-integer targets.
+        """
+        x = _check_images(x)
+        b = x.shape[0]
+        target_bt = _engine.normalise_target(target, top_labels, b)
+        if segments is None:
+            segments, n_segments = relabel(
+                _check_segments(self.segmenter(x), x, "the segmenter's output")
+            )
+        else:
+            raw = _check_segments(segments, x, "segments").to(x.device)
+            segments, n_segments = relabel(raw)
+            if not torch.equal(segments, raw):
+                warnings.warn(
+                    "segments were relabelled to contiguous ids 0..K_b-1 per image "
+                    "(lime would have mis-assigned features for ids not starting at 0)",
+                    stacklevel=2,
+                )
+        k = int(n_segments.max())  # the one host sync: the padded feature count
+        generator, seed = _engine.new_generator(generator, x.device)
+        if masks is None:
+            masks = sample_masks(b, self.n_samples, k, generator=generator, device=x.device)
+        else:
+            masks = _check_masks(masks, b, k, x.device)
+        n = masks.shape[1]
+        fill = make_fill(x, segments, k, self.baseline)
+
+        def compose_rows(start: int, stop: int, out: Tensor | None) -> Tensor:
+            if out is None or out.shape[0] < stop - start:
+                out = x.new_empty(self.batch_size if out is None else out.shape[0], *x.shape[1:])
+                out = out[: max(stop - start, out.shape[0])]
+            out = out[: stop - start]
+            for i, s0, s1, o0, o1 in _engine.runs(start, stop, n - 1):
+                sl = slice(i, i + 1)
+                compose(
+                    x[sl],
+                    fill[sl],
+                    segments[sl],
+                    masks[sl, 1 + s0 : 1 + s1],
+                    out=out[o0:o1].unsqueeze(0),
+                )
+            return out
+
+        with _engine.borrowed_eval(self.model, self.eval_mode):
+            result = _engine.score_samples(
+                self.model,
+                x,
+                compose_rows,
+                batch=b,
+                n_samples=n,
+                target=target_bt,
+                top_labels=top_labels,
+                output=self.output,
+                batch_size=self.batch_size,
+                device=x.device,
+                progress=self.progress,
+                differentiable=differentiable,
+                validate=self.validate,
+            )
+        weights = lime_kernel(masks, self.kernel_width, n_segments, dtype=torch.float64)
+        fit = _engine.fit_surrogate(
+            masks,
+            result.scores,
+            weights,
+            n_segments,
+            alpha=self.alpha,
+            feature_selection=self.feature_selection,
+            max_features=self.max_features,
+        )
+        return ImageExplanation(
+            coef=fit.coef,
+            intercept=fit.intercept,
+            score=fit.score,
+            local_pred=fit.local_pred,
+            model_pred=result.scores[:, 0],
+            target=result.target,
+            selected=fit.selected,
+            n_features=n_segments,
+            seed=torch.full((b,), seed, dtype=torch.long, device=x.device),
+            segments=segments,
+            masks=masks if keep_samples else None,
+            scores=result.scores if keep_samples else None,
+            weights=weights if keep_samples else None,
+        )
+
+
+def _check_images(x: Any) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a (B, C, H, W) tensor; got {type(x).__name__}")
+    if x.ndim != 4:
+        hint = " (add a batch dimension: x[None])" if x.ndim == 3 else ""
+        raise ValueError(f"x must be (B, C, H, W); got shape {tuple(x.shape)}{hint}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"x must be a floating-point tensor; got {x.dtype} (convert with x.float() / 255)"
+        )
+    if x.shape[1] > 4 and x.shape[-1] in (1, 3, 4):
+        raise ValueError(
+            f"x must be channels-first (B, C, H, W); got shape {tuple(x.shape)}, which looks "
+            "channels-last: use x.permute(0, 3, 1, 2)"
+        )
+    if x.shape[0] == 0 or x.shape[-1] == 0 or x.shape[-2] == 0:
+        raise ValueError(f"x must hold at least one non-empty image; got shape {tuple(x.shape)}")
+    return x
+
+
+def _check_segments(segments: Any, x: Tensor, name: str) -> Tensor:
+    expected = (x.shape[0], *x.shape[2:])
+    if not isinstance(segments, Tensor) or tuple(segments.shape) != expected:
+        got = tuple(segments.shape) if isinstance(segments, Tensor) else type(segments).__name__
+        raise ValueError(f"{name} must be (B, H, W) = {expected}; got {got}")
+    if segments.is_floating_point() or segments.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer ids; got dtype {segments.dtype}")
+    return segments
+
+
+def _check_masks(masks: Any, b: int, k: int, device: torch.device) -> Tensor:
+    if (
+        not isinstance(masks, Tensor)
+        or masks.ndim != 3
+        or masks.shape[0] != b
+        or masks.shape[2] != k
+    ):
+        got = tuple(masks.shape) if isinstance(masks, Tensor) else type(masks).__name__
+        raise ValueError(
+            f"masks must be (B, N, K) = ({b}, N, {k}) with K the superpixel count; got {got}"
+        )
+    if masks.shape[1] < 2:
+        raise ValueError(
+            f"masks need N >= 2 samples (the original and one perturbation); got {masks.shape[1]}"
+        )
+    masks = masks.to(device=device, dtype=torch.bool).clone()
+    masks[:, 0] = True
+    return masks
