@@ -57,7 +57,9 @@ class Explanation:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def _map(self: E, fn: Any) -> E:
-        fields: dict[str, Any] = {k: None if v is None else fn(v) for k, v in self._fields().items()}
+        fields: dict[str, Any] = {
+            k: None if v is None else fn(v) for k, v in self._fields().items()
+        }
         return type(self)(**fields)
 
     def __getitem__(self: E, index: int | slice | Tensor) -> E:
