@@ -332,3 +332,12 @@ def test_relabels_segments_with_a_warning():
         exp = LimeImage(MeanColourLinear(), n_samples=20, progress=False)(x, segments=segments)
     assert exp.n_features.tolist() == [9]
     assert exp.segments.min().item() == 0
+
+
+def test_progress_bar_only_when_asked(capsys):
+    x = _photo_like(1)
+    LimeImage(MeanColourLinear(), n_samples=40, batch_size=8, progress=True)(x)
+    assert "40/40" in capsys.readouterr().err
+    LimeImage(MeanColourLinear(), n_samples=40, batch_size=8, progress=False)(x)
+    LimeImage(MeanColourLinear(), n_samples=40, batch_size=8)(x)  # not a terminal: silent
+    assert capsys.readouterr().err == ""
