@@ -14,7 +14,6 @@ example is the original input and is run first (it decides ``top_labels``), the 
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +30,10 @@ Compose = Callable[[int, int, Any], Any]
 
 
 class Scores(NamedTuple):
-    """What the model said: scores (B, N, T) float32 and the explained targets (B, T) int64."""
+    """What the model said: scores (B, N, T) and the explained targets (B, T) int64.
+
+    Scores are float32, or float64 for a float64 model.
+    """
 
     scores: Tensor
     target: Tensor
@@ -52,14 +54,19 @@ def output_fn(output: Output) -> Callable[[Tensor], Tensor]:
     if callable(output):
         return output
     if output == "softmax":
-        return lambda out: out.float().softmax(-1)
+        return lambda out: _at_least_float32(out).softmax(-1)
     if output == "log_softmax":
-        return lambda out: out.float().log_softmax(-1)
+        return lambda out: _at_least_float32(out).log_softmax(-1)
     if output == "sigmoid":
-        return lambda out: out.float().sigmoid()
+        return lambda out: _at_least_float32(out).sigmoid()
     if output == "identity":
-        return lambda out: out.float()
+        return _at_least_float32
     raise ValueError(f"output must be one of {OUTPUTS} or a callable; got {output!r}")
+
+
+def _at_least_float32(t: Tensor) -> Tensor:
+    """Half and bfloat16 model outputs (autocast) become float32; float64 stays float64."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
 def normalise_target(
@@ -224,7 +231,7 @@ def score_samples(
             bar.update(stop - start)
         scores0 = out0.gather(1, target)[:, None, :]
         rest = torch.cat(chunks).view(batch, per, t) if chunks else scores0[:, :0]
-        scores = torch.cat([scores0, rest], 1).float()
+        scores = _at_least_float32(torch.cat([scores0, rest], 1))
     if validate and not torch.compiler.is_compiling():
         bad = ~torch.isfinite(scores).all(-1)
         n_bad = int(bad.sum())
@@ -326,6 +333,3 @@ def new_generator(
 
     seed = secrets.randbits(63)
     return torch.Generator(device=device).manual_seed(seed), seed
-
-
-del math

@@ -197,8 +197,9 @@ class LimeImage(nn.Module):
             top_labels: T, with ``target=None``: explain each image's T top outputs, in
                 decreasing order (lime's ``top_labels``).
             segments: (B, H, W) integer superpixel ids, instead of the segmenter.
-            masks: (B, N, K) bool interpretable samples, instead of drawing them (K = the
-                largest superpixel count; row 0 is forced to all True, as lime does).
+            masks: (B, N, K) bool interpretable samples, instead of drawing them (K at least
+                the largest superpixel count; extra columns are padding; row 0 is forced to
+                all True, as lime does). With ``masks`` given the call makes no host sync.
             generator: source of randomness for the masks, on ``x``'s device. None uses a
                 fresh seed, recorded in ``Explanation.seed``. One seed gives different
                 streams on CPU and CUDA: pass ``masks=`` for cross-device equality.
@@ -219,41 +220,46 @@ class LimeImage(nn.Module):
         b = x.shape[0]
         target_bt = _engine.normalise_target(target, top_labels, b)
         if segments is None:
-            segments, n_segments = relabel(
-                _check_segments(self.segmenter(x), x, "the segmenter's output")
-            )
+            segments = _check_segments(self.segmenter(x), x, "the segmenter's output")
+            segments, n_segments = relabel(segments)
         else:
             raw = _check_segments(segments, x, "segments").to(x.device)
             segments, n_segments = relabel(raw)
-            if not torch.equal(segments, raw):
+            if self.validate and not torch.equal(segments, raw):
                 warnings.warn(
                     "segments were relabelled to contiguous ids 0..K_b-1 per image "
                     "(lime would have mis-assigned features for ids not starting at 0)",
                     stacklevel=2,
                 )
-        k = int(n_segments.max())  # the one host sync: the padded feature count
         generator, seed = _engine.new_generator(generator, x.device)
         if masks is None:
+            k = int(n_segments.max())  # the one host sync: the padded feature count
             masks = sample_masks(b, self.n_samples, k, generator=generator, device=x.device)
-        else:
-            masks = _check_masks(masks, b, k, x.device)
+        else:  # K comes from the masks' shape: no host sync at all
+            masks = _check_masks(masks, b, x.device)
+            k = masks.shape[2]
+            if self.validate and bool((n_segments > k).any()):
+                raise ValueError(
+                    f"masks must be (B, N, K) with K >= every image's superpixel count "
+                    f"{n_segments.tolist()}; got K={k}"
+                )
         n = masks.shape[1]
         fill = make_fill(x, segments, k, self.baseline)
 
         def compose_rows(start: int, stop: int, out: Tensor | None) -> Tensor:
-            if out is None or out.shape[0] < stop - start:
-                out = x.new_empty(self.batch_size if out is None else out.shape[0], *x.shape[1:])
-                out = out[: max(stop - start, out.shape[0])]
-            out = out[: stop - start]
-            for i, s0, s1, o0, o1 in _engine.runs(start, stop, n - 1):
-                sl = slice(i, i + 1)
-                compose(
-                    x[sl],
-                    fill[sl],
-                    segments[sl],
-                    masks[sl, 1 + s0 : 1 + s1],
-                    out=out[o0:o1].unsqueeze(0),
+            parts = [
+                (slice(i, i + 1), masks[i : i + 1, 1 + s0 : 1 + s1], o0, o1)
+                for i, s0, s1, o0, o1 in _engine.runs(start, stop, n - 1)
+            ]
+            if differentiable:  # autograd forbids out=: build the chunk by concatenation
+                return torch.cat(
+                    [compose(x[i], fill[i], segments[i], m)[0] for i, m, _, _ in parts]
                 )
+            if out is None:  # the first chunk is the largest: later ones reuse its memory
+                out = x.new_empty(stop - start, *x.shape[1:])
+            out = out[: stop - start]
+            for i, m, o0, o1 in parts:
+                compose(x[i], fill[i], segments[i], m, out=out[o0:o1].unsqueeze(0))
             return out
 
         with _engine.borrowed_eval(self.model, self.eval_mode):
@@ -329,17 +335,10 @@ def _check_segments(segments: Any, x: Tensor, name: str) -> Tensor:
     return segments
 
 
-def _check_masks(masks: Any, b: int, k: int, device: torch.device) -> Tensor:
-    if (
-        not isinstance(masks, Tensor)
-        or masks.ndim != 3
-        or masks.shape[0] != b
-        or masks.shape[2] != k
-    ):
+def _check_masks(masks: Any, b: int, device: torch.device) -> Tensor:
+    if not isinstance(masks, Tensor) or masks.ndim != 3 or masks.shape[0] != b:
         got = tuple(masks.shape) if isinstance(masks, Tensor) else type(masks).__name__
-        raise ValueError(
-            f"masks must be (B, N, K) = ({b}, N, {k}) with K the superpixel count; got {got}"
-        )
+        raise ValueError(f"masks must be (B, N, K) with B={b}; got {got}")
     if masks.shape[1] < 2:
         raise ValueError(
             f"masks need N >= 2 samples (the original and one perturbation); got {masks.shape[1]}"

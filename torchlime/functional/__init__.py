@@ -1,10 +1,12 @@
 """Pure tensor functions: the pipeline's stages, usable on their own.
 
-``sample_masks`` -> ``lime_kernel`` -> (model scores) -> ``select_features`` ->
-``weighted_ridge``. Nothing here keeps state, draws from the global RNG, or prints.
+``sample_masks`` -> ``compose`` (with ``segment_mean`` as lime's fill) -> (model scores)
+-> ``lime_kernel`` -> ``select_features`` -> ``weighted_ridge``. Nothing here keeps state,
+draws from the global RNG, or prints.
 """
 
 from torchlime.functional.kernels import cosine_distance, exponential_kernel, lime_kernel
+from torchlime.functional.perturb import compose, segment_mean
 from torchlime.functional.sampling import sample_masks
 from torchlime.functional.surrogate import (
     FEATURE_SELECTION,
@@ -18,12 +20,14 @@ from torchlime.functional.surrogate import (
 __all__ = [
     "FEATURE_SELECTION",
     "RidgeFit",
+    "compose",
     "cosine_distance",
     "exponential_kernel",
     "forward_selection",
     "highest_weights",
     "lime_kernel",
     "sample_masks",
+    "segment_mean",
     "select_features",
     "weighted_ridge",
 ]
