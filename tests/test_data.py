@@ -143,6 +143,7 @@ def test_submodular_pick_equals_lime():
     rng = np.random.default_rng(0)
     for trial in range(20):
         w = rng.normal(size=(12, 2, 9)) * (rng.random((12, 2, 9)) < 0.3)
+
         class Explainer:
             def __init__(self, rows):
                 self.rows = iter(rows)

@@ -62,7 +62,8 @@ def segment_mean(x: Tensor, segments: Tensor, n_segments: int | None = None) -> 
     k = int(segments.max()) + 1 if n_segments is None else n_segments
     index = segments.reshape(b, 1, h * w)
     sums = x.new_zeros(b, c, k, dtype=torch.float64)
-    sums.scatter_add_(2, index.expand(b, c, h * w), x.reshape(b, c, h * w).double())
+    for channel in range(c):  # one float64 channel at a time keeps the transient small
+        sums[:, channel].scatter_add_(1, index[:, 0], x[:, channel].reshape(b, h * w).double())
     counts = x.new_zeros(b, 1, k, dtype=torch.float64)
     counts.scatter_add_(2, index, torch.ones_like(index, dtype=torch.float64))
     means = (sums / counts.clamp(min=1)).to(x.dtype)
