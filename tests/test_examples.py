@@ -1,0 +1,59 @@
+"""Every example runs end to end with few samples, as a user would run it."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def _run(name, *args, tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_image_classifier_demo(tmp_path):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    stdout = _run(
+        "image_classifier.py", "--n-samples", "16", "--out", str(tmp_path / "o"), tmp_path=tmp_path
+    )
+    assert "Egyptian Mau" in stdout
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.png")) == [
+        "chelsea.png",
+        "coffee.png",
+        "rocket.png",
+    ]
+
+
+def test_training_loop(tmp_path):
+    stdout = _run(
+        "training_loop.py",
+        "--steps",
+        "4",
+        "--every",
+        "2",
+        "--n-samples",
+        "16",
+        "--out",
+        str(tmp_path / "o"),
+        tmp_path=tmp_path,
+    )
+    assert stdout.count("maps logged") == 2
+
+
+def test_explanation_regularised_penalty_falls(tmp_path):
+    stdout = _run(
+        "explanation_regularised.py", "--steps", "120", "--n-samples", "16", tmp_path=tmp_path
+    )
+    start, end = map(float, re.search(r"fell from ([\d.]+) to ([\d.]+)", stdout).groups())
+    assert end < 0.5 * start
