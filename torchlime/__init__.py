@@ -9,6 +9,7 @@ from torchlime.explanation import (
 from torchlime.image import LimeImage
 from torchlime.segmentation import Grid
 from torchlime.tabular import LimeTabular
+from torchlime.text import LimeText
 
 __version__ = "0.1.0"
 
@@ -18,6 +19,7 @@ __all__ = [
     "ImageExplanation",
     "LimeImage",
     "LimeTabular",
+    "LimeText",
     "TabularExplanation",
     "TextExplanation",
     "__version__",
