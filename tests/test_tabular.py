@@ -331,6 +331,12 @@ def test_shapes_names_save_load_and_slicing(tmp_path):
     sliced = exp[2]
     assert sliced.as_list(names) == exp.as_list(names, index=2)
     assert "discretizer='quartile'" in repr(explainer)
+    pytest.importorskip("matplotlib")
+    from torchlime.plot import bar_figure
+
+    fig = bar_figure(exp, names, index=1, k=2)
+    shown = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert shown == [name for name, _ in exp.as_list(names, index=1)[:2]][::-1]
     assert set(explainer.state_dict()) >= {"edges", "freq", "mean", "model.0.weight"}
 
 

@@ -279,6 +279,12 @@ def test_shapes_attributions_save_load(tmp_path):
     assert back.as_list(NAMES, index=2) == exp.as_list(NAMES, index=2)
     assert exp[1].as_list(NAMES) == exp.as_list(NAMES, index=1)
     assert "bow=True" in repr(explainer)
+    pytest.importorskip("matplotlib")
+    from torchlime.plot import bar_figure
+
+    fig = bar_figure(exp, NAMES, index=0, target=1)
+    shown = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert shown == [word for word, _ in exp.as_list(NAMES, index=0, target=1)][::-1]
 
 
 def test_rejects_bad_input():
