@@ -211,6 +211,10 @@ class LimeText(nn.Module):
     is an ``nn.Module``); a model found in training mode is explained in eval mode and
     handed back as found.
 
+    As in lime, a sample may remove every feature; with ``mask_id=None`` and no special
+    token kept, the model then sees an all-padding row (attention mask all 0) and must
+    return finite scores for it (lime hands it the empty string).
+
     Features are tokens, not words: with a subword tokenizer each piece is a feature.
     ``exp.as_list(vocab)`` names them (a list or mapping id -> string, or a callable).
 
