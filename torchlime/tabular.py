@@ -350,7 +350,8 @@ def sample_tabular(
     return TabularSamples(values, X)
 
 
-_GROUP_ELEMENTS = 1 << 20
+_GROUP_ELEMENTS = 1 << 17
+_FIT_ELEMENTS = 1 << 17
 _GROUP_ELEMENTS_CUDA = 1 << 26
 _SQRT2 = math.sqrt(2.0)
 
@@ -855,10 +856,14 @@ class LimeTabular(nn.Module):
 
 
 def _fit_chunk(X: Tensor) -> int | None:
-    """Rows per surrogate solve: about ``_GROUP_ELEMENTS`` values per chunk on the CPU."""
+    """Rows per surrogate solve on the CPU: about ``_FIT_ELEMENTS`` samples x columns.
+
+    The solver makes several float64 copies of its (rows, N, K) input; small chunks keep
+    them in cache (1 row of 5000 x 30 per solve is 25% faster than 7, 2x faster than all).
+    """
     if X.is_cuda:
         return None
-    return max(1, _GROUP_ELEMENTS // (X.shape[1] * X.shape[2]))
+    return max(1, _FIT_ELEMENTS // (X.shape[1] * X.shape[2]))
 
 
 def _check_training_data(data: Any) -> Tensor:
