@@ -245,6 +245,20 @@ def test_statistics_equal_lime_discretizers():
             assert_close(freq, torch.from_numpy(lime.feature_frequencies[f]), rtol=1e-12, atol=0)
 
 
+def test_constant_column_samples_its_value():
+    """A bin whose ends coincide (here a constant column) samples exactly that value.
+
+    (lime's undiscretize returns the bin's standardised lower end, 0, there instead: a
+    bug torchlime does not copy.)
+    """
+    data, _ = _table(seed=9)
+    data[:, 3] = 2.5
+    explainer = LimeTabular(_mlp(), data, categorical_features=CATEGORICAL)
+    s = sample_tabular(data[:3], explainer.stats, 500, generator=torch.Generator().manual_seed(0))
+    assert (s.values[:, :, 3] == 2.5).all()
+    assert s.X[:, :, 3].all()
+
+
 def test_oracle_ranks_the_used_columns_first(device):
     """A score that uses only columns 2 and 5 ranks them first, whatever the discretizer."""
     data, _ = _table(seed=5)

@@ -458,12 +458,12 @@ _WIDE = {2: torch.int16, 4: torch.int32, 8: torch.int64, 16: torch.complex128}
 def _gather_rows(table: Tensor, index: Tensor) -> Tensor:
     """``table[index[m, d], d, :]`` for a (V, D, P) table and (M, D) index: (M, D, P).
 
-    The P values of an entry are moved as one wide word when they fit in 16 bytes (one
-    gather instead of P; a gather's cost is in its index, not its width).
+    On the CPU the P values of an entry move as one wide word when they fit in 16 bytes
+    (one gather instead of P: a gather's cost is in its index, not its width).
     """
     v, d, p = table.shape
     width = p * table.element_size()
-    if width in _WIDE:
+    if width in _WIDE and table.device.type == "cpu":  # on GPUs, plain gathers
         wide = table.view(_WIDE[width]).view(v, d)
         return wide.gather(0, index).view(table.dtype).view(*index.shape, p)
     return torch.stack([table[..., i].gather(0, index) for i in range(p)], -1)
