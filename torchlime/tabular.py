@@ -352,7 +352,7 @@ def sample_tabular(
 
 _GROUP_ELEMENTS = 1 << 17
 _FIT_ELEMENTS = 1 << 17
-_GROUP_ELEMENTS_CUDA = 1 << 26
+_GROUP_ELEMENTS_CUDA = 1 << 24
 _SQRT2 = math.sqrt(2.0)
 
 
