@@ -723,7 +723,8 @@ class LimeTabular(nn.Module):
             generator: source of randomness on ``x``'s device. None uses a fresh seed,
                 recorded in ``Explanation.seed``. One seed gives different streams on
                 CPU and CUDA: pass ``samples=`` for cross-device equality.
-            keep_samples: keep the interpretable samples, scores and weights.
+            keep_samples: keep the interpretable samples (as ``masks``: bool, or float
+                when some column is continuous), the scores and the weights.
             differentiable: keep the autograd graph from the model to the coefficients.
 
         Returns:
