@@ -313,6 +313,17 @@ def test_same_seed_same_result_batch_size_invariant_and_rng_untouched(device):
     assert torch.equal(replay.coef, free.coef)
 
 
+def test_a_row_s_samples_do_not_depend_on_the_batch():
+    """On the CPU, row i draws the same samples for a seed whether B is 2 or 5."""
+    data, _ = _table(seed=10)
+    stats = tabular_stats(data, categorical_features=CATEGORICAL)
+    rows = data[:5].float()
+    small = sample_tabular(rows[:2], stats, 300, generator=torch.Generator().manual_seed(1))
+    large = sample_tabular(rows, stats, 300, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(small.values, large.values[:2])
+    assert torch.equal(small.X, large.X[:2])
+
+
 def test_shapes_names_save_load_and_slicing(tmp_path):
     data, _ = _table(seed=7)
     names = [f"col{i}" for i in range(D)]

@@ -344,7 +344,10 @@ def sample_tabular(
         return TabularSamples(values, X)
     budget = _GROUP_ELEMENTS_CUDA if x.is_cuda else _GROUP_ELEMENTS
     rows = max(1, budget // (per * d))
-    for g0 in range(0, b, rows):  # groups of rows: bounded temporaries, same stream for any B split
+    # Groups of rows bound the temporaries. Each group draws its rows' uniforms in row
+    # order, so on the CPU a row's samples depend on the seed and its index only, not on
+    # the grouping or on B.
+    for g0 in range(0, b, rows):
         g1 = min(b, g0 + rows)
         _sample_group(plan, values[g0:g1, 1:], X[g0:g1, 1:], g0, g1, generator)
     return TabularSamples(values, X)
