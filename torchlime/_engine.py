@@ -280,6 +280,7 @@ def fit_surrogate(
     alpha: float,
     feature_selection: str,
     max_features: int | None,
+    chunk_size: int | None = None,
 ) -> Surrogate:
     """Select features and fit the weighted ridge surrogate for every example and target.
 
@@ -291,11 +292,28 @@ def fit_surrogate(
         alpha: ridge penalty of the final fit.
         feature_selection: one of lime's modes (``FEATURE_SELECTION``).
         max_features: lime's ``num_features``; None keeps every feature.
+        chunk_size: fit this many examples at a time (None: all at once). Examples are
+            independent, so the result is the same; chunks keep the solver's float64
+            (B, N, K) temporaries small when B x N x K is large (a CPU cache matter).
 
     Returns:
         :class:`Surrogate` with coef (B, T, K), intercept, score, local_pred (B, T) and the
         selected features (B, T, K) bool.
     """
+    if chunk_size is not None and X.shape[0] > chunk_size:
+        parts = [
+            fit_surrogate(
+                X[i : i + chunk_size],
+                scores[i : i + chunk_size],
+                weights[i : i + chunk_size],
+                n_features[i : i + chunk_size],
+                alpha=alpha,
+                feature_selection=feature_selection,
+                max_features=max_features,
+            )
+            for i in range(0, X.shape[0], chunk_size)
+        ]
+        return Surrogate(*(torch.cat(field) for field in zip(*parts, strict=True)))
     valid = torch.arange(X.shape[-1], device=X.device) < n_features[:, None]
     selected = select_features(
         feature_selection, X, scores, weights, max_features, feature_mask=valid

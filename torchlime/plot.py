@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from torchlime.explanation import ImageExplanation
+from torchlime.explanation import ImageExplanation, TabularExplanation, TextExplanation
 
-__all__ = ["boundaries", "image_figure", "save_image_figure"]
+__all__ = ["bar_figure", "boundaries", "image_figure", "save_bar_figure", "save_image_figure"]
 
 
 def boundaries(segments: Tensor) -> Tensor:
@@ -104,3 +104,65 @@ def save_image_figure(
         os.makedirs(folder, exist_ok=True)
     fig = image_figure(exp, image, **kwargs)
     fig.savefig(path, dpi=110)
+
+
+def bar_figure(
+    exp: TabularExplanation | TextExplanation,
+    names: Any = None,
+    *,
+    index: int = 0,
+    target: int = 0,
+    k: int = 10,
+    title: str | None = None,
+    **as_list_kwargs: Any,
+) -> Any:
+    """Horizontal bars of the top ``k`` feature weights, as lime's ``as_pyplot_figure``.
+
+    Positive weights (pushing the explained score up) are green, negative ones red; the
+    strongest feature is at the top. Names come from ``exp.as_list(names, ...)``: column
+    names for a tabular explanation, a vocabulary for a text one.
+
+    Args:
+        exp: a tabular or text explanation.
+        names: what ``exp.as_list`` names features with (None: indices / token ids).
+        index: which example of the batch.
+        target: which of the T explained targets.
+        k: how many features at most.
+        title: figure title (default: the target, the surrogate's score and the model's).
+        **as_list_kwargs: passed to ``as_list`` (``categorical_names``, ``positions``).
+
+    Returns:
+        A ``matplotlib.figure.Figure``.
+    """
+    from matplotlib.figure import Figure
+
+    pairs = exp.as_list(names, index=index, target=target, **as_list_kwargs)[:k]
+    labels = [name for name, _ in pairs][::-1]
+    weights = [weight for _, weight in pairs][::-1]
+    colours = ["#2ca02c" if w > 0 else "#d62728" for w in weights]
+    fig = Figure(figsize=(6.4, 0.45 * max(len(pairs), 2) + 1.2), layout="constrained")
+    ax = fig.subplots()
+    ax.barh(range(len(weights)), weights, color=colours)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel("surrogate weight")
+    if title is None:
+        out, pred = int(exp.target[index, target]), float(exp.model_pred[index, target])
+        title = (
+            f"output {out}: model {pred:.3f}, surrogate R² {float(exp.score[index, target]):.2f}"
+        )
+    ax.set_title(title)
+    return fig
+
+
+def save_bar_figure(
+    exp: TabularExplanation | TextExplanation,
+    path: str | os.PathLike[str],
+    names: Any = None,
+    **kwargs: Any,
+) -> None:
+    """Write :func:`bar_figure` to ``path`` (PNG by extension), creating its folder."""
+    folder = os.path.dirname(os.fspath(path))
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    bar_figure(exp, names, **kwargs).savefig(path, dpi=110)
