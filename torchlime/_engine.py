@@ -22,7 +22,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from torchlime.functional.surrogate import select_features, weighted_ridge
+from torchlime.functional.surrogate import (
+    ridge_from_moments,
+    select_features,
+    weighted_moments,
+)
 
 OUTPUTS = ("softmax", "identity", "sigmoid", "log_softmax")
 Output = str | Callable[[Tensor], Tensor]
@@ -315,13 +319,17 @@ def fit_surrogate(
         ]
         return Surrogate(*(torch.cat(field) for field in zip(*parts, strict=True)))
     valid = torch.arange(X.shape[-1], device=X.device) < n_features[:, None]
+    moments = weighted_moments(X, scores, weights)  # one pass over the samples, float64
     selected = select_features(
-        feature_selection, X, scores, weights, max_features, feature_mask=valid
+        feature_selection, X, scores, weights, max_features, feature_mask=valid, moments=moments
     )
-    fit = weighted_ridge(X, scores, weights, alpha, feature_mask=selected)
+    fit = ridge_from_moments(moments, alpha, feature_mask=selected)
+    out = torch.promote_types(scores.dtype, torch.float32)
     x0 = X[:, 0, :].to(fit.coef.dtype)
     local_pred = fit.intercept + (fit.coef * x0[:, None, :]).sum(-1)
-    return Surrogate(fit.coef, fit.intercept, fit.score, local_pred, selected)
+    return Surrogate(
+        fit.coef.to(out), fit.intercept.to(out), fit.score.to(out), local_pred.to(out), selected
+    )
 
 
 def check_n_samples(n_samples: int) -> None:

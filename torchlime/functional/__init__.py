@@ -10,15 +10,19 @@ from torchlime.functional.perturb import compose, segment_mean
 from torchlime.functional.sampling import sample_masks
 from torchlime.functional.surrogate import (
     FEATURE_SELECTION,
+    Moments,
     RidgeFit,
     forward_selection,
     highest_weights,
+    ridge_from_moments,
     select_features,
+    weighted_moments,
     weighted_ridge,
 )
 
 __all__ = [
     "FEATURE_SELECTION",
+    "Moments",
     "RidgeFit",
     "compose",
     "cosine_distance",
@@ -26,8 +30,10 @@ __all__ = [
     "forward_selection",
     "highest_weights",
     "lime_kernel",
+    "ridge_from_moments",
     "sample_masks",
     "segment_mean",
     "select_features",
+    "weighted_moments",
     "weighted_ridge",
 ]

@@ -14,10 +14,13 @@ from torch import Tensor
 
 __all__ = [
     "FEATURE_SELECTION",
+    "Moments",
     "RidgeFit",
     "forward_selection",
     "highest_weights",
+    "ridge_from_moments",
     "select_features",
+    "weighted_moments",
     "weighted_ridge",
 ]
 
@@ -33,6 +36,27 @@ class RidgeFit(NamedTuple):
     """(..., T)"""
     score: Tensor
     """(..., T) weighted R² on the fitted samples, as scikit-learn's ``Ridge.score``."""
+
+
+class Moments(NamedTuple):
+    """Weighted second moments of a design and its targets: all that a ridge fit needs.
+
+    Computed once per example (:func:`weighted_moments`), they serve feature selection, the
+    final fit and its R² without another pass over the N samples.
+    """
+
+    gram: Tensor
+    """(..., K, K) ``XcᵀWXc`` (centred by the weighted means when fitting an intercept)."""
+    cross: Tensor
+    """(..., K, T) ``XcᵀWyc``."""
+    x_mean: Tensor
+    """(..., K) weighted means of the columns (0 without intercept)."""
+    y_mean: Tensor
+    """(..., T) weighted means of the targets (0 without intercept)."""
+    yy: Tensor
+    """(..., T) ``ycᵀWyc``."""
+    tss: Tensor
+    """(..., T) ``Σw(y - ȳ_w)²``, the R² denominator (always around the weighted mean)."""
 
 
 def weighted_ridge(
@@ -85,28 +109,107 @@ def weighted_ridge(
     if solve_dtype not in (torch.float32, torch.float64):
         raise ValueError(f"solve_dtype must be torch.float32 or torch.float64; got {solve_dtype}")
     out_dtype = torch.promote_types(y.dtype, torch.float32)
-    t = y.shape[-1]
-    mask = _feature_mask(feature_mask, X, t)
-    gram, rhs, xm, ym, Xc, yc = _centred_moments(X, y, weight, fit_intercept, solve_dtype)
+    moments = weighted_moments(X, y, weight, fit_intercept, dtype=solve_dtype)
+    fit = ridge_from_moments(moments, alpha, feature_mask=feature_mask, fit_intercept=fit_intercept)
+    return RidgeFit(*(field.to(out_dtype) for field in fit))
 
-    if mask.ndim == X.ndim - 1:  # shared by all targets: (..., K)
+
+def weighted_moments(
+    X: Tensor,
+    y: Tensor,
+    weight: Tensor,
+    fit_intercept: bool = True,
+    *,
+    dtype: torch.dtype = torch.float64,
+) -> Moments:
+    """The weighted moments of a regression, centred before the Gram (never ``XᵀWX - ...``).
+
+    Args:
+        X: (..., N, K) float or bool. Design matrix.
+        y: (..., N, T) float. Targets.
+        weight: (..., N) float >= 0. Sample weights.
+        fit_intercept: centre by the weighted means.
+        dtype: the precision of the moments (float64 by default).
+
+    Returns:
+        :class:`Moments`, in ``dtype``, broadcast over the leading dimensions.
+
+    Example:
+        >>> m = weighted_moments(torch.tensor([[0.0], [2.0]]), torch.tensor([[1.0], [5.0]]),
+        ...                      torch.ones(2))
+        >>> m.gram.item(), m.cross.item(), m.x_mean.item(), m.y_mean.item()
+        (2.0, 4.0, 1.0, 3.0)
+    """
+    _check_design(X, y, weight, "weighted_moments")
+    Xd, yd, w = X.to(dtype), y.to(dtype), weight.to(dtype)
+    sw = w.sum(-1)[..., None]
+    ym_w = torch.einsum("...n,...nt->...t", w, yd) / sw
+    if fit_intercept:
+        xm = torch.einsum("...n,...nk->...k", w, Xd) / sw
+        ym = ym_w
+        Xc, yc = Xd - xm[..., None, :], yd - ym[..., None, :]
+    else:
+        xm = Xd.new_zeros(Xd.shape[-1]).expand(*Xd.shape[:-2], Xd.shape[-1])
+        ym = yd.new_zeros(yd.shape[-1]).expand(*yd.shape[:-2], yd.shape[-1])
+        Xc, yc = Xd, yd
+    Xw = Xc * w[..., :, None]
+    yw = yc * w[..., :, None]
+    yy = (yw * yc).sum(-2)
+    tss = yy if fit_intercept else (w[..., :, None] * (yd - ym_w[..., None, :]) ** 2).sum(-2)
+    return Moments(Xw.mT @ Xc, Xw.mT @ yc, xm, ym, yy, tss)
+
+
+def ridge_from_moments(
+    moments: Moments,
+    alpha: float = 1.0,
+    *,
+    feature_mask: Tensor | None = None,
+    fit_intercept: bool = True,
+) -> RidgeFit:
+    """Solve the ridge system from precomputed moments, every target at once.
+
+    The R² comes from the moments too: ``RSS = ycᵀWyc - 2βᵀXcᵀWyc + βᵀ(XcᵀWXc)β``.
+
+    Args:
+        moments: from :func:`weighted_moments`.
+        alpha: L2 penalty >= 0 (see :func:`weighted_ridge`).
+        feature_mask: (..., K) or (..., T, K) bool features to use; ``None``: all.
+        fit_intercept: whether ``moments`` were centred (adds the intercept).
+
+    Returns:
+        :class:`RidgeFit` in the moments' dtype.
+
+    Example:
+        >>> m = weighted_moments(torch.tensor([[0.0], [2.0]]), torch.tensor([[1.0], [5.0]]),
+        ...                      torch.ones(2))
+        >>> round(ridge_from_moments(m, 0.0).coef.item(), 12)
+        2.0
+    """
+    gram, cross = moments.gram, moments.cross
+    k, t = gram.shape[-1], cross.shape[-1]
+    mask = _feature_mask(feature_mask, k, gram.ndim, t, device=gram.device)
+    if mask.ndim == gram.ndim - 1:  # shared by all targets: (..., K)
         pair = mask[..., :, None] & mask[..., None, :]
-        a = torch.where(mask, alpha, 1.0).to(solve_dtype)
-        gram = torch.where(pair, gram, 0.0) + torch.diag_embed(a)
-        rhs = torch.where(mask[..., None], rhs, 0.0)
-        coef = _spd_solve(gram, rhs, alpha).mT  # (..., T, K)
+        a = torch.where(mask, alpha, 1.0).to(gram.dtype)
+        system = torch.where(pair, gram, 0.0) + torch.diag_embed(a)
+        rhs = torch.where(mask[..., None], cross, 0.0)
+        coef = _spd_solve(system, rhs, alpha).mT  # (..., T, K)
     else:  # per target: (..., T, K)
         pair = mask[..., :, None] & mask[..., None, :]  # (..., T, K, K)
-        a = torch.where(mask, alpha, 1.0).to(solve_dtype)
-        gram = torch.where(pair, gram[..., None, :, :], 0.0) + torch.diag_embed(a)
-        rhs = torch.where(mask, rhs.mT, 0.0)[..., None]  # (..., T, K, 1)
-        coef = _spd_solve(gram, rhs, alpha)[..., 0]  # (..., T, K)
-
-    intercept = ym - (xm[..., None, :] * coef).sum(-1) if fit_intercept else ym.new_zeros(())
-    intercept = intercept.expand(coef.shape[:-1])
-    resid = yc - torch.einsum("...nk,...tk->...nt", Xc, coef)
-    score = _r2(resid, y.to(solve_dtype), weight.to(solve_dtype))
-    return RidgeFit(coef.to(out_dtype), intercept.to(out_dtype), score.to(out_dtype))
+        a = torch.where(mask, alpha, 1.0).to(gram.dtype)
+        system = torch.where(pair, gram[..., None, :, :], 0.0) + torch.diag_embed(a)
+        rhs = torch.where(mask, cross.mT, 0.0)[..., None]  # (..., T, K, 1)
+        coef = _spd_solve(system, rhs, alpha)[..., 0]  # (..., T, K)
+    intercept = moments.y_mean - (moments.x_mean[..., None, :] * coef).sum(-1)
+    intercept = intercept if fit_intercept else torch.zeros_like(intercept)
+    explained = (coef * cross.mT).sum(-1)
+    quadratic = torch.einsum("...tk,...kl,...tl->...t", coef, gram, coef)
+    rss = (moments.yy - 2 * explained + quadratic).clamp(min=0)
+    tss = moments.tss
+    score = 1.0 - rss / torch.where(tss != 0, tss, 1.0)
+    # scikit-learn's r2_score: a zero denominator scores 1 for a perfect fit, else 0
+    score = torch.where(tss != 0, score, torch.where(rss == 0, 1.0, 0.0))
+    return RidgeFit(coef, intercept.expand(coef.shape[:-1]), score)
 
 
 def highest_weights(
@@ -116,6 +219,7 @@ def highest_weights(
     max_features: int,
     *,
     feature_mask: Tensor | None = None,
+    moments: Moments | None = None,
 ) -> Tensor:
     """Lime's ``highest_weights``: ridge (alpha=0.01) on all features, keep the top ``|coef·x0|``.
 
@@ -128,6 +232,7 @@ def highest_weights(
         weight: (..., N) float. Sample weights.
         max_features: k >= 1, how many features to keep per target.
         feature_mask: (..., K) bool valid features (padding excluded); ``None``: all.
+        moments: the fit's :func:`weighted_moments`, if already computed (saves a pass).
 
     Returns:
         (..., T, K) bool, the selected features per target.
@@ -140,8 +245,11 @@ def highest_weights(
         tensor([[ True, False,  True, False]])
     """
     _check_design(X, y, weight, "highest_weights")
-    mask = _feature_mask(feature_mask, X, y.shape[-1], shared_only=True)
-    fit = weighted_ridge(X, y, weight, alpha=0.01, feature_mask=mask)
+    mask = _feature_mask(
+        feature_mask, X.shape[-1], X.ndim, y.shape[-1], shared_only=True, device=X.device
+    )
+    moments = moments if moments is not None else weighted_moments(X, y, weight)
+    fit = ridge_from_moments(moments, alpha=0.01, feature_mask=mask)
     x0 = X[..., 0, :].to(fit.coef.dtype)
     strength = torch.where(mask[..., None, :], (fit.coef * x0[..., None, :]).abs(), -1.0)
     order = strength.sort(dim=-1, descending=True, stable=True).indices
@@ -157,6 +265,7 @@ def forward_selection(
     max_features: int,
     *,
     feature_mask: Tensor | None = None,
+    moments: Moments | None = None,
 ) -> Tensor:
     """Lime's ``forward_selection``: greedily add the feature that most raises the weighted R².
 
@@ -170,6 +279,7 @@ def forward_selection(
         weight: (..., N) float. Sample weights.
         max_features: k >= 1 steps (at most the number of valid features).
         feature_mask: (..., K) bool valid features (padding excluded); ``None``: all.
+        moments: the fit's :func:`weighted_moments`, if already computed (saves a pass).
 
     Returns:
         (..., T, K) bool, the selected features per target.
@@ -186,8 +296,10 @@ def forward_selection(
         raise ValueError(f"max_features must be >= 1; got {max_features}")
     batch_shape = torch.broadcast_shapes(X.shape[:-2], y.shape[:-2], weight.shape[:-1])
     k, t = X.shape[-1], y.shape[-1]
-    mask = _feature_mask(feature_mask, X, t, shared_only=True).expand(*batch_shape, k)
-    gram, rhs, *_ = _centred_moments(X, y, weight, True, torch.float64)
+    mask = _feature_mask(feature_mask, k, X.ndim, t, shared_only=True, device=X.device)
+    mask = mask.expand(*batch_shape, k)
+    moments = moments if moments is not None else weighted_moments(X, y, weight)
+    gram, rhs = moments.gram, moments.cross
     gram = gram.expand(*batch_shape, k, k).reshape(-1, k, k)  # (P, K, K)
     rhs = rhs.expand(*batch_shape, k, t).reshape(-1, k, t).mT  # (P, T, K)
     valid = mask.reshape(-1, 1, k).expand(-1, t, k)  # (P, T, K)
@@ -223,6 +335,7 @@ def select_features(
     max_features: int | None,
     *,
     feature_mask: Tensor | None = None,
+    moments: Moments | None = None,
 ) -> Tensor:
     """Dispatch to one of lime's feature-selection modes.
 
@@ -237,6 +350,7 @@ def select_features(
         weight: (..., N) float. Sample weights.
         max_features: k, or ``None`` for every valid feature.
         feature_mask: (..., K) bool valid features; ``None``: all.
+        moments: the fit's :func:`weighted_moments`, if already computed (saves a pass).
 
     Returns:
         (..., T, K) bool, the selected features per target.
@@ -249,7 +363,7 @@ def select_features(
     if method not in FEATURE_SELECTION:
         raise ValueError(f"feature_selection must be one of {FEATURE_SELECTION}; got {method!r}")
     t = y.shape[-1]
-    mask = _feature_mask(feature_mask, X, t, shared_only=True)
+    mask = _feature_mask(feature_mask, X.shape[-1], X.ndim, t, shared_only=True, device=X.device)
     batch_shape = torch.broadcast_shapes(X.shape[:-2], y.shape[:-2], weight.shape[:-1])
     if method == "none" or max_features is None or max_features >= X.shape[-1]:
         return mask[..., None, :].expand(*batch_shape, t, X.shape[-1])
@@ -258,9 +372,9 @@ def select_features(
     if method == "auto":
         method = "forward_selection" if max_features <= 6 else "highest_weights"
     if method == "forward_selection":
-        return forward_selection(X, y, weight, max_features, feature_mask=mask)
+        return forward_selection(X, y, weight, max_features, feature_mask=mask, moments=moments)
     if method == "highest_weights":
-        return highest_weights(X, y, weight, max_features, feature_mask=mask)
+        return highest_weights(X, y, weight, max_features, feature_mask=mask, moments=moments)
     from torchlime.functional._lars import lasso_path_select
 
     return lasso_path_select(X, y, weight, max_features, feature_mask=mask)
@@ -286,45 +400,33 @@ def _check_design(X: Tensor, y: Tensor, weight: Tensor, where: str) -> None:
 
 
 def _feature_mask(
-    feature_mask: Tensor | None, X: Tensor, t: int, *, shared_only: bool = False
+    feature_mask: Tensor | None,
+    k: int,
+    ndim: int,
+    t: int,
+    *,
+    shared_only: bool = False,
+    device: torch.device | None = None,
 ) -> Tensor:
-    k = X.shape[-1]
+    """Validate a (..., K) or (..., T, K) mask for a design of ``ndim`` dims (..., N, K)."""
     if feature_mask is None:
-        return torch.ones(k, dtype=torch.bool, device=X.device)
+        return torch.ones(k, dtype=torch.bool, device=device)
     if feature_mask.dtype != torch.bool or feature_mask.shape[-1] != k:
         raise ValueError(
             f"feature_mask must be bool (..., K) or (..., T, K) with K={k}; got "
             f"{feature_mask.dtype} of shape {tuple(feature_mask.shape)}"
         )
-    per_target = feature_mask.ndim == X.ndim and feature_mask.shape[-2] == t
-    if shared_only and feature_mask.ndim >= X.ndim:
+    per_target = feature_mask.ndim == ndim and feature_mask.shape[-2] == t
+    if shared_only and feature_mask.ndim >= ndim:
         raise ValueError(
             f"feature_mask must be (..., K) here; got shape {tuple(feature_mask.shape)}"
         )
-    if not per_target and feature_mask.ndim > X.ndim - 1:
+    if not per_target and feature_mask.ndim > ndim - 1:
         raise ValueError(
             f"feature_mask must be (..., K) or (..., T, K) with T={t}; got shape "
             f"{tuple(feature_mask.shape)}"
         )
     return feature_mask
-
-
-def _centred_moments(
-    X: Tensor, y: Tensor, weight: Tensor, fit_intercept: bool, dtype: torch.dtype
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Weighted Gram ``XcᵀWXc`` (..., K, K), ``XcᵀWyc`` (..., K, T), means, centred data."""
-    Xd, yd, w = X.to(dtype), y.to(dtype), weight.to(dtype)
-    if fit_intercept:
-        sw = w.sum(-1)[..., None]
-        xm = (w[..., :, None] * Xd).sum(-2) / sw
-        ym = (w[..., :, None] * yd).sum(-2) / sw
-        Xc, yc = Xd - xm[..., None, :], yd - ym[..., None, :]
-    else:
-        xm = Xd.new_zeros(Xd.shape[-1])
-        ym = yd.new_zeros(yd.shape[-1])
-        Xc, yc = Xd, yd
-    Xw = Xc * w[..., :, None]
-    return Xw.mT @ Xc, Xw.mT @ yc, xm, ym, Xc, yc
 
 
 def _spd_solve(gram: Tensor, rhs: Tensor, alpha: float) -> Tensor:
@@ -346,13 +448,3 @@ def _spd_solve(gram: Tensor, rhs: Tensor, alpha: float) -> Tensor:
         pinv = evecs @ (inv[..., :, None] * (evecs.mT @ rhs))
         x = torch.where(failed[..., None, None], pinv, x)
     return x
-
-
-def _r2(resid: Tensor, y: Tensor, weight: Tensor) -> Tensor:
-    """Weighted R² from residuals (..., N, T), as scikit-learn's ``r2_score`` (force_finite)."""
-    w = weight[..., :, None]
-    num = (w * resid**2).sum(-2)
-    ym = (w * y).sum(-2) / w.sum(-2)
-    den = (w * (y - ym[..., None, :]) ** 2).sum(-2)
-    score = 1.0 - num / torch.where(den != 0, den, 1.0)
-    return torch.where(den != 0, score, torch.where(num == 0, 1.0, 0.0))

@@ -4,7 +4,7 @@ scikit-learn's bundled Wisconsin breast-cancer data (569 rows, 30 columns) train
 MLP here; torchlime explains the predicted class of every held-out row at once, with
 lime's quartile discretization, prints lime-style lists and writes bar charts to out/.
 
-Run: ``python examples/02_tabular.py [--n-samples N] [--out DIR]``.
+Run: ``python examples/tabular.py [--n-samples N] [--out DIR]``.
 """
 
 # %%

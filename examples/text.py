@@ -7,7 +7,7 @@ attention_mask=...)`` returning an object with ``.logits``). torchlime explains 
 predicted class of each test sentence over its distinct words (lime's bag of words),
 prints lime-style lists and writes bar charts to out/.
 
-Run: ``python examples/03_text.py [--n-samples N] [--out DIR]``.
+Run: ``python examples/text.py [--n-samples N] [--out DIR]``.
 """
 
 # %%
