@@ -57,3 +57,14 @@ def test_explanation_regularised_penalty_falls(tmp_path):
     )
     start, end = map(float, re.search(r"fell from ([\d.]+) to ([\d.]+)", stdout).groups())
     assert end < 0.5 * start
+
+
+def test_tabular(tmp_path):
+    stdout = _run(
+        "tabular.py", "--n-samples", "500", "--out", str(tmp_path / "o"), tmp_path=tmp_path
+    )
+    assert "accuracy" in stdout.lower()
+
+
+def test_text(tmp_path):
+    _run("text.py", "--n-samples", "200", "--out", str(tmp_path / "o"), tmp_path=tmp_path)
