@@ -71,7 +71,7 @@ def rgb_to_lab(image: Tensor) -> Tensor:
     Example:
         >>> lab = rgb_to_lab(torch.ones(1, 3, 1, 1))
         >>> [round(v, 3) for v in lab.flatten().tolist()]
-        [100.0, 0.005, -0.01]
+        [100.0, -0.002, 0.005]
     """
     dtype = image.dtype
     x = image.float() if dtype in (torch.float16, torch.bfloat16) else image
