@@ -56,11 +56,22 @@ def _step(x: Tensor, threshold: float) -> Tensor:
     return ((x.detach() - threshold) * 1e30).clamp_(0.0, 1.0)
 
 
+def _power(x: Tensor, exponent: float) -> Tensor:
+    """``x ** exponent`` for positive ``x`` as ``exp(exponent * log(x))``.
+
+    ``torch.pow`` with a float exponent rounds differently in its vectorised and scalar CPU
+    paths, so a pixel's value would depend on where it falls in a tensor (on the batch);
+    ``exp`` and ``log`` do not.
+    """
+    return torch.exp(torch.log(x) * exponent)
+
+
 def rgb_to_lab(image: Tensor) -> Tensor:
     """Convert sRGB in [0, 1] to CIE Lab (D65, 2 degree observer), as scikit-image's ``rgb2lab``.
 
-    Written with arithmetic blends instead of ``torch.where`` (several times faster on CPU)
-    and differentiable everywhere except at the two branch thresholds.
+    Written with arithmetic blends instead of ``torch.where`` (several times faster on CPU),
+    exact per element (a pixel's Lab does not depend on the rest of the batch), and
+    differentiable everywhere except at the two branch thresholds.
 
     Args:
         image: (B, 3, H, W) float. RGB values in [0, 1].
@@ -77,14 +88,14 @@ def rgb_to_lab(image: Tensor) -> Tensor:
     x = image.float() if dtype in (torch.float16, torch.bfloat16) else image
     # sRGB -> linear RGB: x / 12.92 below 0.04045, ((x + 0.055) / 1.055) ** 2.4 above.
     low = x / 12.92
-    high = ((x + 0.055) / 1.055).pow(2.4)
+    high = _power(((x + 0.055) / 1.055).clamp(min=0.05), 2.4)
     lin = low + _step(x, 0.04045) * (high - low)
     # Linear RGB -> XYZ normalised by the white point, one (3, 3) x (3, H*W) product.
     matrix = torch.tensor(_XYZ_FROM_RGB, dtype=x.dtype, device=x.device)
     white = torch.tensor(_WHITE_D65, dtype=x.dtype, device=x.device)
     xyz = (matrix / white[:, None]) @ lin.flatten(2)
     # XYZ -> Lab: cube root above 0.008856, a line below (clamped so its gradient is finite).
-    cube = xyz.clamp(min=0.008856).pow(1.0 / 3.0)
+    cube = _power(xyz.clamp(min=0.008856), 1.0 / 3.0)
     line = xyz * 7.787 + 16.0 / 116.0
     f = line + _step(xyz, 0.008856) * (cube - line)
     fx, fy, fz = f.unbind(1)
@@ -121,7 +132,8 @@ def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
     """Separable Gaussian smoothing over H and W, as ``scipy.ndimage.gaussian_filter``.
 
     Same kernel as scipy and scikit-image (``truncate=4``, so the radius is
-    ``int(4 * sigma + 0.5)``, normalised weights) and the same ``reflect`` border.
+    ``int(4 * sigma + 0.5)``, normalised weights) and the same ``reflect`` border. Written as
+    shifted multiply-adds in a fixed order, so a pixel's result does not depend on the batch.
 
     Args:
         image: (B, C, H, W) float.
@@ -133,13 +145,16 @@ def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
     if sigma <= 0:
         return image
     radius = int(4.0 * sigma + 0.5)
-    offsets = torch.arange(-radius, radius + 1, device=image.device, dtype=image.dtype)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
     kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    b, c, h, w = image.shape
-    x = image.reshape(b * c, 1, h, w)
-    x = x.index_select(2, _reflect_index(h, radius, image.device))
-    x = torch.nn.functional.conv2d(x, kernel.view(1, 1, -1, 1))
-    x = x.index_select(3, _reflect_index(w, radius, image.device))
-    x = torch.nn.functional.conv2d(x, kernel.view(1, 1, 1, -1))
-    return x.view(b, c, h, w)
+    weights = (kernel / kernel.sum()).tolist()
+    _, _, h, w = image.shape
+    x = image.index_select(2, _reflect_index(h, radius, image.device))
+    rows = x[:, :, 0:h] * weights[0]
+    for t in range(1, 2 * radius + 1):
+        rows = rows + x[:, :, t : t + h] * weights[t]
+    x = rows.index_select(3, _reflect_index(w, radius, image.device))
+    out = x[..., 0:w] * weights[0]
+    for t in range(1, 2 * radius + 1):
+        out = out + x[..., t : t + w] * weights[t]
+    return out

@@ -1,20 +1,21 @@
 """Exact 4-connected components of label maps and small-segment merging, batched on device.
 
-Both functions work on a whole batch at once with a union-find written in tensor ops:
-every pixel starts pointing at the first pixel of its horizontal run (one ``cummax``), then
-rounds of *hooking* (each tree root adopts the smallest root across a same-label vertical
-edge, with ``scatter_reduce(..., "amin")``) and *pointer jumping* run until nothing changes.
-Each round costs one host sync for its convergence test; a few rounds suffice for
-superpixel maps. A component is named by its first pixel in raster order, which is also the
-order scikit-image numbers the output of its SLIC connectivity step.
+Both functions work on a whole batch at once with a union-find written in tensor ops. The
+nodes are the horizontal runs of equal ids (about ten times fewer than pixels for
+superpixel maps); one vertical contact per pair of overlapping runs links them. Rounds of
+*hooking* (each tree root adopts the smallest root it touches, with
+``scatter_reduce(..., "amin")``) and *pointer jumping* run until nothing changes. Each round
+costs a host sync for its convergence test, and a few rounds suffice for superpixel maps.
+Components are numbered in raster order of their first pixel, which is also how
+scikit-image numbers the output of its SLIC connectivity step.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
-
-from torchlime.segmentation.relabel import relabel
 
 __all__ = ["connected_components", "enforce_connectivity"]
 
@@ -44,7 +45,7 @@ def _compress(parent: Tensor) -> Tensor:
 def _union(parent: Tensor, a: Tensor, b: Tensor) -> Tensor:
     """Merge the trees joined by the edges ``(a[i], b[i])`` of a compressed forest.
 
-    ``parent`` is (N,) int64 with ``parent[i] <= i`` and every node pointing at its root.
+    ``parent`` is (R,) int64 with ``parent[i] <= i`` and every node pointing at its root.
     Roots are hooked onto the smallest root they touch, so the root of every merged tree is
     its smallest node. Returns the compressed forest.
     """
@@ -56,59 +57,90 @@ def _union(parent: Tensor, a: Tensor, b: Tensor) -> Tensor:
         parent = _compress(hooked)
 
 
-def _roots(segments: Tensor) -> Tensor:
-    """Root (smallest flat index over the whole batch) of each pixel's component, (B*H*W,) int64."""
-    b, h, w = segments.shape
-    n = b * h * w
-    seg = segments.reshape(b * h, w)
-    index = torch.arange(n, device=segments.device)
-    # Horizontal runs: each pixel points at the first pixel of its run.
-    starts = torch.ones_like(seg, dtype=torch.bool)
-    starts[:, 1:] = seg[:, 1:] != seg[:, :-1]
-    parent = (index.view(b * h, w) * starts).cummax(1).values.flatten()
-    if h == 1:
-        return parent
-    # Vertical links between runs: one same-label pixel pair per overlap of two runs
-    # suffices, and every overlap begins where a run of either row begins.
-    same = segments[:, 1:] == segments[:, :-1]
-    begins = starts.view(b, h, w)
-    keep = same & (begins[:, 1:] | begins[:, :-1])
-    below = index.view(b, h, w)[:, 1:][keep]
-    return _union(parent, parent.index_select(0, below), parent.index_select(0, below - w))
+class _Runs(NamedTuple):
+    """Horizontal runs of equal ids (the graph's nodes) and their vertical contacts."""
+
+    run: Tensor  # (N,) int64 run of each pixel, numbered in raster order over the batch
+    start: Tensor  # (R,) int64 first pixel of each run
+    upper: Tensor  # (E,) int64 run above a vertical contact
+    lower: Tensor  # (E,) int64 run below it
+    same: Tensor  # (E,) bool the two runs have the same id
 
 
-def _merge_small(segments: Tensor, roots: Tensor, min_size: int) -> Tensor:
+def _runs(segments: Tensor) -> _Runs:
+    """Split rows into runs and list one vertical contact per pair of overlapping runs.
+
+    Two vertically adjacent runs overlap on an interval, and that interval begins where one
+    of the two runs begins; so the contacts at run beginnings cover every touching pair.
+    """
+    h, w = segments.shape[1:]
+    begins = torch.ones(segments.shape, dtype=torch.bool, device=segments.device)
+    begins[:, :, 1:] = segments[:, :, 1:] != segments[:, :, :-1]
+    flat = begins.view(-1)
+    run = flat.cumsum(0) - 1
+    start = flat.nonzero().squeeze(1)
+    below = (begins[:, 1:] | begins[:, :-1]).nonzero()  # (E, 3): image, row - 1, column
+    below = (below[:, 0] * h + below[:, 1] + 1) * w + below[:, 2]
+    same = segments.view(-1).index_select(0, below) == segments.view(-1).index_select(0, below - w)
+    return _Runs(run, start, run.index_select(0, below - w), run.index_select(0, below), same)
+
+
+def _components(runs: _Runs) -> Tensor:
+    """Root of each run's 4-connected component: its first run in raster order, (R,) int64."""
+    parent = torch.arange(runs.start.numel(), device=runs.start.device)
+    # Contacts between different ids become self-loops, which hook nothing.
+    other = torch.where(runs.same, runs.lower, runs.upper)
+    return _union(parent, runs.upper, other)
+
+
+def _merge_small(runs: _Runs, roots: Tensor, n_pixels: int, width: int, min_size: int) -> Tensor:
     """Merge every component smaller than ``min_size`` pixels whole into an adjacent component.
 
     The component adopted is the largest neighbour (ties: the one starting first in raster
     order). A merged component stays 4-connected, since it is the union of touching
-    connected sets. Returns the new compressed forest.
+    connected sets. Returns the new compressed forest over runs.
     """
-    b, h, w = segments.shape
-    n = b * h * w
-    size = torch.bincount(roots, minlength=n)
-    small = size.index_select(0, roots) < min_size  # per pixel: its component is small
-    grid = roots.view(b, h, w)
-    small_grid = small.view(b, h, w)
-    # Ordered pairs (small component, neighbour component) across horizontal and vertical edges.
-    pairs = []
-    for one, two, s_one, s_two in (
-        (grid[:, :, :-1], grid[:, :, 1:], small_grid[:, :, :-1], small_grid[:, :, 1:]),
-        (grid[:, :-1], grid[:, 1:], small_grid[:, :-1], small_grid[:, 1:]),
+    n_runs = roots.numel()
+    length = torch.diff(runs.start, append=runs.start.new_tensor([n_pixels]))
+    size = torch.zeros_like(length).index_add_(0, roots, length)
+    # Contacts between runs of different ids: consecutive runs of a row, and vertical ones.
+    left = torch.arange(n_runs - 1, device=roots.device)
+    in_row = runs.start[1:] % width != 0
+    one = torch.cat((left, runs.upper))
+    two = torch.cat((left + 1, runs.lower))
+    differ = torch.cat((in_row, ~runs.same))
+    one, two = roots.index_select(0, one), roots.index_select(0, two)
+    size_one, size_two = size.index_select(0, one), size.index_select(0, two)
+    # Proposals: (small component, neighbour), keyed so the largest, then first, neighbour wins.
+    none = n_runs * (n_pixels + 1)
+    best = torch.full_like(roots, none)
+    for mine, theirs, small, their_size in (
+        (one, two, size_one, size_two),
+        (two, one, size_two, size_one),
     ):
-        differ = one != two
-        pairs.append((one[differ & s_one], two[differ & s_one]))
-        pairs.append((two[differ & s_two], one[differ & s_two]))
-    mine = torch.cat([p[0] for p in pairs])
-    theirs = torch.cat([p[1] for p in pairs])
-    if mine.numel() == 0:
-        return roots
-    # Largest neighbour first, then the earliest: key = (n - size) * n + root, smallest wins.
-    key = (n - size.index_select(0, theirs)) * n + theirs
-    best = torch.full((n,), n * (n + 1), dtype=torch.long, device=roots.device)
-    best.scatter_reduce_(0, mine, key, "amin")
-    chosen = best.index_select(0, mine) % n
-    return _union(roots, mine, chosen)
+        wanted = differ & (small < min_size)
+        key = torch.where(wanted, (n_pixels - their_size) * n_runs + theirs, none)
+        best.scatter_reduce_(0, mine, key, "amin")
+    found = best < none
+    target = torch.where(found, best % n_runs, torch.arange(n_runs, device=roots.device))
+    return _union(roots, torch.arange(n_runs, device=roots.device), target)
+
+
+def _labels(runs: _Runs, roots: Tensor, shape: torch.Size) -> Tensor:
+    """Per-image contiguous ids of the components, in raster order of first pixel: (B, H, W).
+
+    Equals ``relabel(roots per pixel)[0]`` without sorting: a root is the first run of its
+    component, so ranking roots in run order numbers components by first pixel.
+    """
+    b, h, w = shape
+    n_runs = roots.numel()
+    is_root = roots == torch.arange(n_runs, device=roots.device)
+    rank = is_root.cumsum(0) - 1
+    # The first run of every image starts at its pixel 0 and is always a root.
+    image = torch.div(runs.start, h * w, rounding_mode="floor")
+    first = torch.searchsorted(runs.start, torch.arange(b, device=roots.device) * (h * w))
+    label = rank.index_select(0, roots) - rank.index_select(0, first).index_select(0, image)
+    return label.index_select(0, runs.run).view(b, h, w)
 
 
 def connected_components(segments: Tensor) -> Tensor:
@@ -133,7 +165,8 @@ def connected_components(segments: Tensor) -> Tensor:
     _check_segments(segments)
     if segments.numel() == 0:
         return torch.zeros(segments.shape, dtype=torch.long, device=segments.device)
-    return relabel(_roots(segments).view(segments.shape))[0]
+    runs = _runs(segments)
+    return _labels(runs, _components(runs), segments.shape)
 
 
 def enforce_connectivity(segments: Tensor, min_size: int = 0) -> Tensor:
@@ -171,7 +204,8 @@ def enforce_connectivity(segments: Tensor, min_size: int = 0) -> Tensor:
         raise ValueError(f"min_size must be an int >= 0; got {min_size!r}")
     if segments.numel() == 0:
         return torch.zeros(segments.shape, dtype=torch.long, device=segments.device)
-    roots = _roots(segments)
+    runs = _runs(segments)
+    roots = _components(runs)
     if min_size > 1:
-        roots = _merge_small(segments, roots, min_size)
-    return relabel(roots.view(segments.shape))[0]
+        roots = _merge_small(runs, roots, segments.numel(), segments.shape[2], min_size)
+    return _labels(runs, roots, segments.shape)
