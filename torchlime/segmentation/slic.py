@@ -40,9 +40,10 @@ from torchlime.segmentation.relabel import relabel
 __all__ = ["SLIC", "SoftSLIC", "slic", "soft_slic"]
 
 # Exact distances: features are integers q with |q| <= Q and a distance is
-# |q_c|^2 - 2 q_c . q_f + F Q^2 (+ _ABSENT), at most 4 F Q^2 + _ABSENT, so Q is chosen with
-# 4 F Q^2 <= 2**24: every product and partial sum is exact in float32, and inputs stay
-# below 2**11, exact in TF32 too. The key ``distance * 16 + slot`` then fits int32.
+# |q_c|^2 + F Q^2 - 2 q_c . q_f, in [0, 4 F Q^2], so Q is chosen with 4 F Q^2 <= 2**24: every
+# product and partial sum is an integer below 2**24, exact in float32 matrix products. Every
+# input has at most 11 significant bits (the norm enters as three bytes), so TF32 is exact
+# too. A missing candidate gets the distance _ABSENT instead.
 _EXACT = 2**24
 _ABSENT = 2**25
 
@@ -65,7 +66,7 @@ class _Layout(NamedTuple):
     source: Tensor  # (K, J) int64 bin (block * J + slot) holding centre k's j-th sum; K*J: none
     origin: Tensor  # (K, 2) float64 (y, x) of each block's first pixel
     offset: Tensor  # (K, 2, P) float64 (y, x) of each block position minus the origin
-    absolute: Tensor  # (K, 3, P) int64 (y, x, 1) of each block position, 0 at padding
+    absolute: Tensor  # (3, K, P) int64 (y, x, 1) of each block position, 0 at padding
     pixels: Tensor  # (K, P) int64 flat pixel of each block position (padding repeats one)
     valid: Tensor  # (K, P) bool, the block position is a real pixel
     inverse: Tensor  # (H * W,) int64 block position ``m * P + p`` of each pixel
@@ -154,9 +155,7 @@ def _layout(height: int, width: int, n_segments: int, device: torch.device) -> _
         ),
         2,
     ).reshape(k, 2, -1)
-    absolute = (
-        torch.stack((pixels // width, pixels % width, torch.ones_like(pixels)), 1) * valid[:, None]
-    )
+    absolute = torch.stack((pixels // width, pixels % width, torch.ones_like(pixels))) * valid
     step = float(max(1, sy, sx))
     # A pixel is within [0, Hc) of its block's origin; a candidate centre is the mean of
     # pixels of blocks at most two cells away: within [-2 Hc, 3 Hc).
@@ -188,11 +187,21 @@ def _colour(image: Tensor, sigma: float) -> Tensor:
 
 
 def _to_blocks(x: Tensor, lay: _Layout) -> Tensor:
-    """Gather (B, F, H, W) into padded blocks, (B * K, F, P)."""
+    """Gather (B, F, H, W) into padded blocks, (B, F, K * P)."""
     b, f, h, w = x.shape
-    k, p = lay.pixels.shape
-    x = x.reshape(b, f, h * w).index_select(2, lay.pixels.view(-1)).view(b, f, k, p)
-    return x.transpose(1, 2).reshape(b * k, f, p)
+    index = lay.pixels.view(1, -1).expand(b * f, -1)
+    return torch.gather(x.reshape(b * f, h * w), 1, index).view(b, f, -1)
+
+
+def _packing(widths: list[int]) -> list[tuple[int, int]]:
+    """Place fields of the given bit widths into 63-bit words: (word, shift) per field."""
+    places, word, used = [], 0, 0
+    for width in widths:
+        if used + width > 63:
+            word, used = word + 1, 0
+        places.append((word, used))
+        used += width
+    return places
 
 
 def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) -> Tensor:
@@ -202,57 +211,87 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
     p = lay.pixels.shape[1]
     f = c + 2
     dev = colour.device
-    # Quantisation: the largest feature magnitude maps to at most Q.
-    q_max = (_EXACT / (4 * f)) ** 0.5
+    # Quantisation: the largest feature magnitude |q| maps to at most Q.
+    q_max = math.isqrt(_EXACT // (4 * f))
     bound = max((110.0 if c == 3 else 1.0) / compactness, lay.reach)  # |Lab| <= 110
     scale = 2.0 ** math.floor(math.log2(q_max / bound))
-    colour_q = _to_blocks(torch.round(colour * (scale / compactness)), lay)  # (BK, C, P)
-    spatial_q = torch.round(lay.offset * (scale / lay.step)).float()  # (K, 2, P)
-    feats = torch.cat((colour_q, spatial_q.repeat(b, 1, 1)), 1)  # (BK, F, P), integers
-    # Integer sums for the centre update: colour in quanta, absolute (y, x) and a count.
-    fixed = torch.cat(
-        (colour_q.long() * lay.valid.repeat(b, 1)[:, None], lay.absolute.repeat(b, 1, 1)), 1
-    )
-    fixed = fixed.transpose(0, 1).reshape(f + 1, b * k * p)
+    colour_q = _to_blocks(torch.round(colour * (scale / compactness)), lay)  # (B, C, K * P)
+    # Block features (B * K, F + 3, P): colour and (y, x) from the block's origin in quanta,
+    # then 2**16, 2**8 and 1, which meet the three bytes of the centre's norm.
+    feats = torch.empty(b, k, f + 3, p, device=dev)
+    feats[:, :, :c] = colour_q.view(b, c, k, p).transpose(1, 2)
+    feats[:, :, c:f] = torch.round(lay.offset * (scale / lay.step)).float()
+    feats[:, :, f:] = torch.tensor([65536.0, 256.0, 1.0], device=dev)[:, None]
+    feats = feats.view(b * k, f + 3, p)
+
+    # Centre sums: per (block, slot) bin, non-negative integer fields packed into int64
+    # words (colour + Q, y and x from the block's origin, a count; 0 at padding), added
+    # with one index_add_, unpacked, then summed over the J bins that hold each centre.
+    q_off = float(q_max)
+    values = [(colour_q.view(b, c, k, p)[:, i] + q_off) * lay.valid for i in range(c)]
+    maxima = [2 * q_max] * c + [int(lay.offset[:, 0].max()), int(lay.offset[:, 1].max()), 1]
+    places = _packing([(p * m).bit_length() or 1 for m in maxima])
+    n_words = places[-1][0] + 1
+    packed = torch.zeros(n_words, b, k, p, dtype=torch.long, device=dev)
+    rows = [*values, lay.offset[:, 0] * lay.valid, lay.offset[:, 1] * lay.valid, lay.valid]
+    for row, (word, shift) in zip(rows, places, strict=True):
+        packed[word] += row.long() << shift
+    packed = packed.view(n_words, b * k * p)
     # Bin of (image i, block m, slot s) is i * (K * J + 1) + m * J + s; the last bin of each
     # image stays 0 and stands in for absent senders.
     block = torch.arange(b * k, device=dev)
     bins_of = (block * j + block // k)[:, None]
-    source = (lay.source[None] + (torch.arange(b, device=dev) * (k * j + 1))[:, None, None]).view(
-        -1
+    image_bins = (torch.arange(b, device=dev) * (k * j + 1))[:, None, None]
+    source = (lay.source[None] + image_bins).view(-1)
+    bin_origin = torch.cat(
+        (lay.origin.long().repeat_interleave(j, 0), lay.origin.new_zeros(1, 2).long())
     )
+    bin_origin = bin_origin.t().repeat(1, b)  # (2, B * (K * J + 1))
+
     slots = torch.arange(j, device=dev, dtype=torch.int32).view(1, j, 1)
-    missing = (~lay.present).float() * _ABSENT
-    absent = missing.expand(b, k, j)
     origin = lay.origin.float()[:, None]  # (K, 1, 2)
+    absent = (~lay.present).expand(b, k, j)
     # scikit-image's start: colour 0 at the seeds (the first step is purely spatial).
     centres = torch.cat((torch.zeros(k, c, device=dev), lay.seeds.float()), 1).expand(b, k, f)
     # Buffers reused by every iteration (fresh large allocations page-fault on CPU).
     dist = torch.empty(b * k, j, p, device=dev)
-    key = torch.empty(b * k, j, p, dtype=torch.int32, device=dev)
     slot = torch.empty(b * k, p, dtype=torch.int32, device=dev)
     target = torch.empty(b * k, p, dtype=torch.long, device=dev)
-    bins = torch.empty(f + 1, b * (k * j + 1), dtype=torch.long, device=dev)
+    bins = torch.empty(n_words, b * (k * j + 1), dtype=torch.long, device=dev)
     for it in range(max_iter):
         cand = centres[:, lay.neighbours]  # (B, K, J, F): colour in quanta, (y, x) in pixels
         cand = torch.cat(
             (cand[..., :c].round(), ((cand[..., c:] - origin) * (scale / lay.step)).round()), -1
         )
-        norm = (cand * cand).sum(-1) + (absent + f * q_max * q_max)  # exact integers
-        torch.matmul((cand * -2.0).view(b * k, j, f), feats, out=dist)
-        dist += norm.view(b * k, j, 1)
-        # The slot rides below the distance: one amin gives min and argmin, ties going to the
-        # lower slot, i.e. the lower centre, as in scikit-image.
-        torch.add(slots, dist.to(torch.int32), alpha=16, out=key)
+        cand = cand.masked_fill(absent[..., None], 0.0)
+        # |q_f - q_c|^2 - |q_f|^2 + F Q^2 = |q_c|^2 + F Q^2 - 2 q_c . q_f, in [0, 4 F Q^2].
+        norm = (cand * cand).sum(-1) + float(f * q_max * q_max)
+        norm = norm.masked_fill(absent, float(_ABSENT))
+        high = torch.floor(norm / 65536.0)
+        mid = torch.floor((norm - high * 65536.0) / 256.0)
+        low = norm - high * 65536.0 - mid * 256.0
+        aug = torch.cat((cand * -2.0, high[..., None], mid[..., None], low[..., None]), -1)
+        torch.matmul(aug.view(b * k, j, f + 3), feats, out=dist)  # exact integers
+        # The slot rides in the low bits of the distance's float bits: one amin gives min and
+        # argmin. Distances within 2**-19 (relative) tie, and ties go to the lower slot, that
+        # is the lower centre, as in scikit-image.
+        key = dist.view(torch.int32).bitwise_and_(-16).bitwise_or_(slots)
         torch.amin(key, 1, out=slot).bitwise_and_(15)
         if it == max_iter - 1:
             break
         torch.add(bins_of, slot, out=target)
-        bins.zero_().index_add_(1, target.view(-1), fixed)
-        sums = bins.index_select(1, source).view(f + 1, b, k, j).sum(-1)
+        bins.zero_().index_add_(1, target.view(-1), packed)
+        fields = torch.stack(
+            [(bins[word] >> shift) & ((1 << width) - 1) for (word, shift), width in
+             zip(places, [(p * m).bit_length() or 1 for m in maxima], strict=True)]
+        )  # fmt: skip
+        count = fields[-1]
+        fields[:c] -= count * q_max
+        fields[c:f] += count * bin_origin
+        sums = fields.index_select(1, source).view(f + 1, b, k, j).sum(-1)
         count = sums[-1]
         centres = (sums[:-1].double() / count.clamp(min=1)).float().permute(1, 2, 0)
-        absent = missing + (count == 0).float()[:, lay.neighbours] * _ABSENT
+        absent = ~lay.present | (count == 0)[:, lay.neighbours]
     torch.add((block % k)[:, None] * j, slot, out=target)
     label = lay.neighbours.view(-1).index_select(0, target.view(-1))
     return label.view(b, k * p).index_select(1, lay.inverse)
@@ -268,7 +307,8 @@ def _soft_slic(
     ys = torch.arange(h, device=colour.device, dtype=colour.dtype) / lay.step
     xs = torch.arange(w, device=colour.device, dtype=colour.dtype) / lay.step
     spatial = torch.stack(torch.meshgrid(ys, xs, indexing="ij"))[None].expand(b, 2, h, w)
-    feats = _to_blocks(torch.cat((colour / compactness, spatial), 1), lay)  # (BK, F, P)
+    feats = _to_blocks(torch.cat((colour / compactness, spatial), 1), lay)  # (B, F, K * P)
+    feats = feats.view(b, f, k, -1).transpose(1, 2).reshape(b * k, f, -1)
     # [f, |f|^2, 1] against [-2 c, 1, |c|^2 + absent] gives |f - c|^2 in one product.
     aug = torch.cat((feats, feats.square().sum(1, keepdim=True), torch.ones_like(feats[:, :1])), 1)
     # Per block position: features and a count, zero at padding, for the centre update.
