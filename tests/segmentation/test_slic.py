@@ -77,6 +77,22 @@ def test_batch_equals_single_and_deterministic(photos, device):
     assert torch.equal(slic(x, n_segments=40), together)
 
 
+def test_same_on_any_thread_count(photos):
+    x = photos[:2].float()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = slic(x, n_segments=100)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(slic(x, n_segments=100), single)
+
+
+def test_half_precision_input(device):
+    x = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(7)).to(device)
+    assert torch.equal(slic(x.half(), n_segments=9), slic(x.half().float(), n_segments=9))
+
+
 def test_output_contract(device):
     g = torch.Generator().manual_seed(1)
     x = torch.rand(2, 3, 37, 53, generator=g, dtype=torch.float64).to(device)

@@ -59,14 +59,14 @@ class _Layout(NamedTuple):
     rows: int  # kh, seed rows
     cols: int  # kw, seed columns; K = kh * kw
     step: float  # S, the spatial normaliser: the largest grid step
+    cell: tuple[int, int]  # (Hc, Wc), the padded block height and width; P = Hc * Wc
     reach: float  # largest |coordinate - block origin| of a pixel or candidate centre, / S
-    seeds: Tensor  # (K, 2) float64 seed (y, x)
+    seeds: Tensor  # (K, 2) float32 seed (y, x)
     neighbours: Tensor  # (K, J) int64 candidate centre per block slot (own centre if absent)
     present: Tensor  # (K, J) bool, the candidate exists
     source: Tensor  # (K, J) int64 bin (block * J + slot) holding centre k's j-th sum; K*J: none
-    origin: Tensor  # (K, 2) float64 (y, x) of each block's first pixel
-    offset: Tensor  # (K, 2, P) float64 (y, x) of each block position minus the origin
-    absolute: Tensor  # (3, K, P) int64 (y, x, 1) of each block position, 0 at padding
+    origin: Tensor  # (K, 2) float32 (y, x) of each block's first pixel
+    offset: Tensor  # (K, 2, P) float32 (y, x) of each block position minus the origin
     pixels: Tensor  # (K, P) int64 flat pixel of each block position (padding repeats one)
     valid: Tensor  # (K, P) bool, the block position is a real pixel
     inverse: Tensor  # (H * W,) int64 block position ``m * P + p`` of each pixel
@@ -155,14 +155,13 @@ def _layout(height: int, width: int, n_segments: int, device: torch.device) -> _
         ),
         2,
     ).reshape(k, 2, -1)
-    absolute = torch.stack((pixels // width, pixels % width, torch.ones_like(pixels))) * valid
     step = float(max(1, sy, sx))
     # A pixel is within [0, Hc) of its block's origin; a candidate centre is the mean of
     # pixels of blocks at most two cells away: within [-2 Hc, 3 Hc).
     reach = 3.0 * max(hc, wc) / step
     lay = _Layout(
-        rows, cols, step, reach, seeds.double(), neighbours, present, source,
-        origin.double(), offset.double(), absolute, pixels, valid, inverse,
+        rows, cols, step, (hc, wc), reach, seeds.float(), neighbours, present, source,
+        origin.float(), offset.float(), pixels, valid, inverse,
     )  # fmt: skip
     return _Layout(*(t.to(device) if isinstance(t, Tensor) else t for t in lay))
 
@@ -193,13 +192,14 @@ def _to_blocks(x: Tensor, lay: _Layout) -> Tensor:
     return torch.gather(x.reshape(b * f, h * w), 1, index).view(b, f, -1)
 
 
-def _packing(widths: list[int]) -> list[tuple[int, int]]:
-    """Place fields of the given bit widths into 63-bit words: (word, shift) per field."""
+def _packing(maxima: list[int]) -> list[tuple[int, int, int]]:
+    """Place non-negative fields into 63-bit words: (word, shift, mask) per field."""
     places, word, used = [], 0, 0
-    for width in widths:
+    for largest in maxima:
+        width = max(1, largest.bit_length())
         if used + width > 63:
             word, used = word + 1, 0
-        places.append((word, used))
+        places.append((word, used, (1 << width) - 1))
         used += width
     return places
 
@@ -220,7 +220,7 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
     # then 2**16, 2**8 and 1, which meet the three bytes of the centre's norm.
     feats = torch.empty(b, k, f + 3, p, device=dev)
     feats[:, :, :c] = colour_q.view(b, c, k, p).transpose(1, 2)
-    feats[:, :, c:f] = torch.round(lay.offset * (scale / lay.step)).float()
+    feats[:, :, c:f] = torch.round(lay.offset * (scale / lay.step))
     feats[:, :, f:] = torch.tensor([65536.0, 256.0, 1.0], device=dev)[:, None]
     feats = feats.view(b * k, f + 3, p)
 
@@ -229,12 +229,12 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
     # with one index_add_, unpacked, then summed over the J bins that hold each centre.
     q_off = float(q_max)
     values = [(colour_q.view(b, c, k, p)[:, i] + q_off) * lay.valid for i in range(c)]
-    maxima = [2 * q_max] * c + [int(lay.offset[:, 0].max()), int(lay.offset[:, 1].max()), 1]
-    places = _packing([(p * m).bit_length() or 1 for m in maxima])
+    # A bin holds at most P pixels: these bound its sums.
+    places = _packing([p * 2 * q_max] * c + [p * (lay.cell[0] - 1), p * (lay.cell[1] - 1), p])
     n_words = places[-1][0] + 1
     packed = torch.zeros(n_words, b, k, p, dtype=torch.long, device=dev)
     rows = [*values, lay.offset[:, 0] * lay.valid, lay.offset[:, 1] * lay.valid, lay.valid]
-    for row, (word, shift) in zip(rows, places, strict=True):
+    for row, (word, shift, _) in zip(rows, places, strict=True):
         packed[word] += row.long() << shift
     packed = packed.view(n_words, b * k * p)
     # Bin of (image i, block m, slot s) is i * (K * J + 1) + m * J + s; the last bin of each
@@ -249,10 +249,10 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
     bin_origin = bin_origin.t().repeat(1, b)  # (2, B * (K * J + 1))
 
     slots = torch.arange(j, device=dev, dtype=torch.int32).view(1, j, 1)
-    origin = lay.origin.float()[:, None]  # (K, 1, 2)
+    origin = lay.origin[:, None]  # (K, 1, 2)
     absent = (~lay.present).expand(b, k, j)
     # scikit-image's start: colour 0 at the seeds (the first step is purely spatial).
-    centres = torch.cat((torch.zeros(k, c, device=dev), lay.seeds.float()), 1).expand(b, k, f)
+    centres = torch.cat((torch.zeros(k, c, device=dev), lay.seeds), 1).expand(b, k, f)
     # Buffers reused by every iteration (fresh large allocations page-fault on CPU).
     dist = torch.empty(b * k, j, p, device=dev)
     slot = torch.empty(b * k, p, dtype=torch.int32, device=dev)
@@ -281,16 +281,13 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
             break
         torch.add(bins_of, slot, out=target)
         bins.zero_().index_add_(1, target.view(-1), packed)
-        fields = torch.stack(
-            [(bins[word] >> shift) & ((1 << width) - 1) for (word, shift), width in
-             zip(places, [(p * m).bit_length() or 1 for m in maxima], strict=True)]
-        )  # fmt: skip
+        fields = torch.stack([(bins[word] >> shift) & mask for word, shift, mask in places])
         count = fields[-1]
         fields[:c] -= count * q_max
         fields[c:f] += count * bin_origin
         sums = fields.index_select(1, source).view(f + 1, b, k, j).sum(-1)
         count = sums[-1]
-        centres = (sums[:-1].double() / count.clamp(min=1)).float().permute(1, 2, 0)
+        centres = (sums[:-1].float() / count.clamp(min=1).float()).permute(1, 2, 0)
         absent = ~lay.present | (count == 0)[:, lay.neighbours]
     torch.add((block % k)[:, None] * j, slot, out=target)
     label = lay.neighbours.view(-1).index_select(0, target.view(-1))
