@@ -41,9 +41,10 @@ __all__ = ["SLIC", "SoftSLIC", "slic", "soft_slic"]
 
 # Exact distances: features are integers q with |q| <= Q and a distance is
 # |q_c|^2 + F Q^2 - 2 q_c . q_f, in [0, 4 F Q^2], so Q is chosen with 4 F Q^2 <= 2**24: every
-# product and partial sum is an integer below 2**24, exact in float32 matrix products. Every
-# input has at most 11 significant bits (the norm enters as three bytes), so TF32 is exact
-# too. A missing candidate gets the distance _ABSENT instead.
+# product and partial sum is an integer below 2**24, exact in a float32 baddbmm. The matrix
+# operands (q and -2 q_c) have at most 11 significant bits, so TF32 is exact too, and the
+# norm enters through the accumulator, which TF32 does not round. A missing candidate gets
+# the distance _ABSENT instead.
 _EXACT = 2**24
 _ABSENT = 2**25
 
@@ -216,13 +217,11 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
     bound = max((110.0 if c == 3 else 1.0) / compactness, lay.reach)  # |Lab| <= 110
     scale = 2.0 ** math.floor(math.log2(q_max / bound))
     colour_q = _to_blocks(torch.round(colour * (scale / compactness)), lay)  # (B, C, K * P)
-    # Block features (B * K, F + 3, P): colour and (y, x) from the block's origin in quanta,
-    # then 2**16, 2**8 and 1, which meet the three bytes of the centre's norm.
-    feats = torch.empty(b, k, f + 3, p, device=dev)
+    # Block features (B * K, F, P): colour and (y, x) from the block's origin, in quanta.
+    feats = torch.empty(b, k, f, p, device=dev)
     feats[:, :, :c] = colour_q.view(b, c, k, p).transpose(1, 2)
-    feats[:, :, c:f] = torch.round(lay.offset * (scale / lay.step))
-    feats[:, :, f:] = torch.tensor([65536.0, 256.0, 1.0], device=dev)[:, None]
-    feats = feats.view(b * k, f + 3, p)
+    feats[:, :, c:] = torch.round(lay.offset * (scale / lay.step))
+    feats = feats.view(b * k, f, p)
 
     # Centre sums: per (block, slot) bin, non-negative integer fields packed into int64
     # words (colour + Q, y and x from the block's origin, a count; 0 at padding), added
@@ -266,12 +265,8 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
         cand = cand.masked_fill(absent[..., None], 0.0)
         # |q_f - q_c|^2 - |q_f|^2 + F Q^2 = |q_c|^2 + F Q^2 - 2 q_c . q_f, in [0, 4 F Q^2].
         norm = (cand * cand).sum(-1) + float(f * q_max * q_max)
-        norm = norm.masked_fill(absent, float(_ABSENT))
-        high = torch.floor(norm / 65536.0)
-        mid = torch.floor((norm - high * 65536.0) / 256.0)
-        low = norm - high * 65536.0 - mid * 256.0
-        aug = torch.cat((cand * -2.0, high[..., None], mid[..., None], low[..., None]), -1)
-        torch.matmul(aug.view(b * k, j, f + 3), feats, out=dist)  # exact integers
+        norm = norm.masked_fill(absent, float(_ABSENT)).view(b * k, j, 1)
+        torch.baddbmm(norm, (cand * -2.0).view(b * k, j, f), feats, out=dist)  # exact
         # The slot rides in the low bits of the distance's float bits: one amin gives min and
         # argmin. Distances within 2**-19 (relative) tie, and ties go to the lower slot, that
         # is the lower centre, as in scikit-image.
