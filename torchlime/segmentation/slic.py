@@ -10,11 +10,13 @@ neighbour. Three things differ:
   Here the candidates of a pixel are fixed once: the centres of the 3 x 3 grid cells around
   the seed nearest to it (the SSN formulation of Jampani et al., ECCV 2018). Pixels are
   laid out in padded cell blocks, so one batched matrix product gives every distance.
-* **Exact arithmetic.** Features are rounded to a grid (``2**-a`` of the largest feature
-  value, typically 1/64 of a grid step or of ``compactness`` Lab units) so that distances
-  are small integers, exact in float32 (and TF32) matrix products, and centre sums are
-  int64. Results are therefore the same in any batch, on any number of threads, and on CPU
-  and GPU; ties go to the lower centre index, as in scikit-image.
+* **Exact arithmetic.** Features are rounded to a grid (a power of two chosen from the
+  largest possible feature value: 1/64 of a grid step or of ``compactness`` Lab units for
+  RGB with the default compactness) so that distances are small integers, exact in float32
+  (and TF32) batched products, and centre sums are exact int64. An image therefore gets the
+  same segments alone or in any batch and on any number of threads; ties go to the lower
+  centre index, as in scikit-image. (CPU and GPU can still differ where their ``exp`` and
+  ``log`` round a Lab value differently across a grid step.)
 * **Connectivity.** :func:`~torchlime.segmentation.connectivity.enforce_connectivity`
   merges each small component whole into its largest neighbour instead of the neighbour
   scikit-image's raster-order breadth-first search last met, and never splits a large one.
@@ -355,7 +357,7 @@ def slic(
     ``skimage.util.regular_grid``. With ``enforce_connectivity``, segments are then split into
     4-connected components and components smaller than
     ``int(min_size_factor * H * W / n_centres)`` pixels are merged into a neighbour. See the
-    module docstring for the two places where this differs from scikit-image.
+    module docstring for the three places where this differs from scikit-image.
 
     The work is batched: no loop over images or pixels, all on ``image``'s device. The
     connectivity step synchronises with the host a few times (once per union-find round).
@@ -373,7 +375,7 @@ def slic(
 
     Returns:
         (B, H, W) int64, contiguous ids ``0..K_b-1`` per image, numbered in raster order of
-        first pixel.
+        first pixel (in centre order without ``enforce_connectivity``).
 
     Raises:
         TypeError: if ``image`` is not a floating-point tensor.
