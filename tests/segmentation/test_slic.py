@@ -182,6 +182,17 @@ def test_soft_slic_hardens_towards_slic(photos):
     assert agree.float().mean() > 0.9
 
 
+@pytest.fixture
+def one_thread():
+    """Single-threaded: gradcheck is thousands of tiny ops, which libgomp's spin-waiting
+    workers stall on a shared CPU; the gradients do not depend on the thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.usefixtures("one_thread")
 def test_soft_slic_gradcheck():
     g = torch.Generator().manual_seed(6)
     x = torch.rand(1, 3, 8, 8, generator=g, dtype=torch.float64, requires_grad=True)
