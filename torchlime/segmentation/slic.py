@@ -244,13 +244,28 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
     bins_of = (block * j + block // k)[:, None]
     image_bins = (torch.arange(b, device=dev) * (k * j + 1))[:, None, None]
     source = (lay.source[None] + image_bins).view(-1)
-    bin_origin = torch.cat(
-        (lay.origin.long().repeat_interleave(j, 0), lay.origin.new_zeros(1, 2).long())
-    )
-    bin_origin = bin_origin.t().repeat(1, b)  # (2, B * (K * J + 1))
+    word_of = torch.tensor([word for word, _, _ in places], device=dev)
+    shifts = torch.tensor([shift for _, shift, _ in places], device=dev)[:, None]
+    masks = torch.tensor([mask for _, _, mask in places], device=dev)[:, None]
+    # Unpacked bin sums minus count * this give true sums: colour loses its +Q offset and
+    # (y, x) gain the block's origin.
+    bin_origin = torch.cat((lay.origin.repeat_interleave(j, 0), lay.origin.new_zeros(1, 2)))
+    shift_back = (
+        torch.cat(
+            (
+                torch.full((c, k * j + 1), float(q_max), device=dev),
+                -bin_origin.t(),
+                torch.zeros(1, k * j + 1, device=dev),
+            )
+        )
+        .long()
+        .repeat(1, b)
+    )  # (F + 1, B * (K * J + 1))
 
     slots = torch.arange(j, device=dev, dtype=torch.int32).view(1, j, 1)
-    origin = lay.origin[:, None]  # (K, 1, 2)
+    # Centre features (colour in quanta, (y, x) in pixels) to candidate quanta per block.
+    centre_origin = torch.cat((torch.zeros(k, 1, c, device=dev), lay.origin[:, None]), -1)
+    centre_scale = torch.tensor([1.0] * c + [scale / lay.step] * 2, device=dev)
     absent = (~lay.present).expand(b, k, j)
     # scikit-image's start: colour 0 at the seeds (the first step is purely spatial).
     centres = torch.cat((torch.zeros(k, c, device=dev), lay.seeds), 1).expand(b, k, f)
@@ -260,15 +275,12 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
     target = torch.empty(b * k, p, dtype=torch.long, device=dev)
     bins = torch.empty(n_words, b * (k * j + 1), dtype=torch.long, device=dev)
     for it in range(max_iter):
-        cand = centres[:, lay.neighbours]  # (B, K, J, F): colour in quanta, (y, x) in pixels
-        cand = torch.cat(
-            (cand[..., :c].round(), ((cand[..., c:] - origin) * (scale / lay.step)).round()), -1
-        )
-        cand = cand.masked_fill(absent[..., None], 0.0)
+        cand = ((centres[:, lay.neighbours] - centre_origin) * centre_scale).round_()
+        cand.masked_fill_(absent[..., None], 0.0)  # (B, K, J, F) integers, |q_c| <= Q
         # |q_f - q_c|^2 - |q_f|^2 + F Q^2 = |q_c|^2 + F Q^2 - 2 q_c . q_f, in [0, 4 F Q^2].
-        norm = (cand * cand).sum(-1) + float(f * q_max * q_max)
-        norm = norm.masked_fill(absent, float(_ABSENT)).view(b * k, j, 1)
-        torch.baddbmm(norm, (cand * -2.0).view(b * k, j, f), feats, out=dist)  # exact
+        norm = torch.linalg.vecdot(cand, cand).add_(float(f * q_max * q_max))
+        norm.masked_fill_(absent, float(_ABSENT))
+        torch.baddbmm(norm.view(b * k, j, 1), cand.mul_(-2.0).reshape(b * k, j, f), feats, out=dist)
         # The slot rides in the low bits of the distance's float bits: one amin gives min and
         # argmin. Distances within 2**-19 (relative) tie, and ties go to the lower slot, that
         # is the lower centre, as in scikit-image.
@@ -278,10 +290,8 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
             break
         torch.add(bins_of, slot, out=target)
         bins.zero_().index_add_(1, target.view(-1), packed)
-        fields = torch.stack([(bins[word] >> shift) & mask for word, shift, mask in places])
-        count = fields[-1]
-        fields[:c] -= count * q_max
-        fields[c:f] += count * bin_origin
+        fields = (bins.index_select(0, word_of) >> shifts) & masks
+        fields -= fields[-1:] * shift_back
         sums = fields.index_select(1, source).view(f + 1, b, k, j).sum(-1)
         count = sums[-1]
         centres = (sums[:-1].float() / count.clamp(min=1).float()).permute(1, 2, 0)
