@@ -71,6 +71,19 @@ def test_small_specks_merge_into_their_region(device):
     assert connected_components(seg.to(device)).amax(dim=(1, 2)).tolist() == [3, 2]
 
 
+def test_clusters_of_small_components_join_a_large_one(device):
+    # A 6 x 6 checkerboard is 36 one-pixel components: together above min_size, but each is
+    # small, so (as in scikit-image) they all end up in the large region around them.
+    seg = torch.zeros(1, 30, 30, dtype=torch.long)
+    seg[0, 2:8, 2:8] = 1 + (torch.arange(6)[:, None] + torch.arange(6)[None, :]) % 2
+    out = enforce_connectivity(seg.to(device), min_size=10).cpu()
+    assert torch.equal(out, torch.zeros_like(seg))
+    # An image made only of small components still ends up in few connected segments.
+    checker = ((torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2)[None]
+    out = enforce_connectivity(checker.to(device), min_size=4).cpu()
+    assert out.amax().item() == 0
+
+
 def test_enforced_segments_are_connected_coarsenings(device):
     seg = _random_segments(3, (3, 24, 24), 3)
     min_size = 6

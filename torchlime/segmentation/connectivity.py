@@ -19,6 +19,10 @@ from torch import Tensor
 
 __all__ = ["connected_components", "enforce_connectivity"]
 
+# A cap on rounds of small-component merging: each round merges every unanchored group that
+# has a neighbour, so the number of groups falls every round; label maps need two to five.
+_MAX_MERGE_ROUNDS = 64
+
 
 def _check_segments(segments: Tensor) -> None:
     if not isinstance(segments, Tensor):
@@ -94,36 +98,47 @@ def _components(runs: _Runs) -> Tensor:
 
 
 def _merge_small(runs: _Runs, roots: Tensor, n_pixels: int, width: int, min_size: int) -> Tensor:
-    """Merge every component smaller than ``min_size`` pixels whole into an adjacent component.
+    """Merge every component smaller than ``min_size`` pixels whole into adjacent ones.
 
-    The component adopted is the largest neighbour (ties: the one starting first in raster
-    order). A merged component stays 4-connected, since it is the union of touching
-    connected sets. Returns the new compressed forest over runs.
+    As in scikit-image, a small component never stands alone: it joins a neighbour. A group
+    is *anchored* once it holds a component of at least ``min_size`` pixels; in rounds,
+    every unanchored group joins its best neighbour (anchored first, then the largest, then
+    the one starting first in raster order), until no unanchored group has a neighbour (one
+    sync per round; a few rounds suffice). A merged group stays 4-connected, since it is a
+    union of touching connected sets. Returns the new compressed forest over runs.
     """
     n_runs = roots.numel()
+    dev = roots.device
     length = torch.diff(runs.start, append=runs.start.new_tensor([n_pixels]))
     size = torch.zeros_like(length).index_add_(0, roots, length)
+    anchored = size.index_select(0, roots) >= min_size  # per run: its component is large
     # Contacts between runs of different ids: consecutive runs of a row, and vertical ones.
-    left = torch.arange(n_runs - 1, device=roots.device)
+    left = torch.arange(n_runs - 1, device=dev)
     in_row = runs.start[1:] % width != 0
-    one = torch.cat((left, runs.upper))
-    two = torch.cat((left + 1, runs.lower))
-    differ = torch.cat((in_row, ~runs.same))
-    one, two = roots.index_select(0, one), roots.index_select(0, two)
-    size_one, size_two = size.index_select(0, one), size.index_select(0, two)
-    # Proposals: (small component, neighbour), keyed so the largest, then first, neighbour wins.
-    none = n_runs * (n_pixels + 1)
-    best = torch.full_like(roots, none)
-    for mine, theirs, small, their_size in (
-        (one, two, size_one, size_two),
-        (two, one, size_two, size_one),
-    ):
-        wanted = differ & (small < min_size)
-        key = torch.where(wanted, (n_pixels - their_size) * n_runs + theirs, none)
-        best.scatter_reduce_(0, mine, key, "amin")
-    found = best < none
-    target = torch.where(found, best % n_runs, torch.arange(n_runs, device=roots.device))
-    return _union(roots, torch.arange(n_runs, device=roots.device), target)
+    one = torch.cat((left[in_row], runs.upper[~runs.same]))
+    two = torch.cat((left[in_row] + 1, runs.lower[~runs.same]))
+    runs_index = torch.arange(n_runs, device=dev)
+    unanchored_rank = (n_pixels + 1) * n_runs  # added to the key of an unanchored neighbour
+    none = 2 * unanchored_rank
+    for _ in range(_MAX_MERGE_ROUNDS):
+        size = torch.zeros_like(length).index_add_(0, roots, length)
+        group_anchored = torch.zeros_like(anchored).scatter_reduce_(0, roots, anchored, "amax")
+        a, b = roots.index_select(0, one), roots.index_select(0, two)
+        apart = a != b
+        best = torch.full_like(roots, none)
+        for mine, theirs in ((a, b), (b, a)):
+            wanted = apart & ~group_anchored.index_select(0, mine)
+            key = (
+                (~group_anchored.index_select(0, theirs)).long() * unanchored_rank
+                + (n_pixels - size.index_select(0, theirs)) * n_runs
+                + theirs
+            )
+            best.scatter_reduce_(0, mine, torch.where(wanted, key, none), "amin")
+        found = best < none
+        if not bool(found.any()):
+            break
+        roots = _union(roots, runs_index, torch.where(found, best % n_runs, runs_index))
+    return roots
 
 
 def _labels(runs: _Runs, roots: Tensor, shape: torch.Size) -> Tensor:
@@ -170,16 +185,16 @@ def connected_components(segments: Tensor) -> Tensor:
 
 
 def enforce_connectivity(segments: Tensor, min_size: int = 0) -> Tensor:
-    """Make every segment 4-connected and at least ``min_size`` pixels, as SLIC's last step.
+    """Make every segment 4-connected and merge components below ``min_size``, as SLIC does.
 
-    Each segment is split into its 4-connected components; a component smaller than
-    ``min_size`` pixels is merged whole into the largest component it touches. This
-    follows scikit-image's ``_enforce_label_connectivity_cython`` (used by
+    Each segment is split into its 4-connected components, and every component smaller than
+    ``min_size`` pixels is merged whole into a neighbour, preferring the largest (in rounds,
+    so that a cluster of small components ends up in a large one). This follows
+    scikit-image's ``_enforce_label_connectivity_cython`` (used by
     ``skimage.segmentation.slic``) with two differences: scikit-image merges a small
-    component into the last earlier component its breadth-first search met, and it splits
-    components larger than ``max_size_factor`` times the expected size; neither is done here.
-    Components are merged in one pass, so a group of small components that only touch each
-    other can stay below ``min_size`` (as in scikit-image).
+    component into the last earlier component its raster-order breadth-first search met,
+    and it splits components larger than ``max_size_factor`` times the expected size;
+    neither is done here. Every output segment is 4-connected.
 
     Args:
         segments: (B, H, W) integer. Segment ids per pixel.
