@@ -116,8 +116,8 @@ def _quickshift_roots(feats: Tensor, kernel_size: float, max_dist: float) -> Ten
     # Decode: a pixel with no higher neighbour, or whose nearest is beyond max_dist, is a root.
     index = torch.arange(h * w, device=feats.device).view(1, h, w)
     rank = best.bitwise_and((1 << shift) - 1)
-    dy = torch.div(rank, side, rounding_mode="floor") - radius
-    parent = index + dy * w + (rank - (dy + radius) * side - radius)
+    row = torch.div(rank, side, rounding_mode="floor") - radius
+    parent = index + row * w + (rank - (row + radius) * side - radius)
     found = best < _NOT_HIGHER
     distance = best.bitwise_right_shift(shift).clamp_(max=2**31 - 1).int().view(torch.float32)
     linked = found & (distance <= max_dist * max_dist) if max_dist >= 0 else found & False

@@ -162,11 +162,11 @@ def _layout(height: int, width: int, n_segments: int, device: torch.device) -> _
     # A pixel is within [0, Hc) of its block's origin; a candidate centre is the mean of
     # pixels of blocks at most two cells away: within [-2 Hc, 3 Hc).
     reach = 3.0 * max(hc, wc) / step
-    lay = _Layout(
-        rows, cols, step, (hc, wc), reach, seeds.float(), neighbours, present, source,
-        origin.float(), offset.float(), pixels, valid, inverse,
+    return _Layout(
+        rows, cols, step, (hc, wc), reach, seeds.float().to(device), neighbours.to(device),
+        present.to(device), source.to(device), origin.float().to(device),
+        offset.float().to(device), pixels.to(device), valid.to(device), inverse.to(device),
     )  # fmt: skip
-    return _Layout(*(t.to(device) if isinstance(t, Tensor) else t for t in lay))
 
 
 def _check_args(n_segments: int, compactness: float, max_iter: int, sigma: float) -> None:
