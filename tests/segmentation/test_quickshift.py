@@ -1,3 +1,5 @@
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -68,6 +70,15 @@ def test_batch_equals_single_and_deterministic(device):
     # Flat regions are broken deterministically into one tree each.
     assert together[3].amax().item() == 1 and together[4].amax().item() == 0
     assert (together[3, :, :20] == 0).all() and (together[3, :, 20:] == 1).all()
+
+
+def test_chunked_batches_equal_one_pass(device, monkeypatch):
+    # The package re-exports the function under the module's name: fetch the module itself.
+    qs = importlib.import_module("torchlime.segmentation.quickshift")
+    x = torch.cat([_photo(n, 24) for n in ("astronaut", "coffee", "rocket")]).float().to(device)
+    whole = quickshift(x)
+    monkeypatch.setattr(qs, "_CHUNK_PIXELS", 24 * 24 * 2)  # two images per chunk
+    assert torch.equal(quickshift(x), whole)
 
 
 def test_max_dist_cuts_links(device):

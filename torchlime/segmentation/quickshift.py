@@ -7,9 +7,10 @@ and ``d^2 = |feature difference|^2 + dy^2 + dx^2``; it links to the nearest pixe
 density in its window (no link farther than ``max_dist``); segments are the resulting trees.
 
 It runs as shift-and-accumulate over the window offsets: for each offset, one pass of
-elementwise ops over the whole batch. Memory stays a few image-sized buffers whatever the
-window, and there is no loop over images or pixels. Each unordered pair of pixels is
-visited once (offsets come in ``+-`` pairs), for both the density and the link.
+elementwise ops over the whole batch (large batches in chunks of about four million pixels).
+Memory stays a few image-sized buffers whatever the window, and there is no loop over
+images or pixels. Each unordered pair of pixels is visited once (offsets come in ``+-``
+pairs), for both the density and the link.
 
 Ties are broken deterministically, without scikit-image's random noise (it adds
 ``N(0, 1e-5)`` to the densities): of two pixels with equal density the one earlier in
@@ -34,6 +35,8 @@ __all__ = ["Quickshift", "quickshift"]
 # so ordered like the distance) shifted left, with the window offset's raster rank below.
 # Keys stay below 2**(31 + rank bits); adding _NOT_HIGHER rules a candidate out.
 _NOT_HIGHER = 1 << 62
+# Pixels processed together: each window offset costs a few passes over buffers this large.
+_CHUNK_PIXELS = 1 << 22
 
 
 def _check_args(kernel_size: float, max_dist: float, ratio: float, sigma: float) -> None:
@@ -184,7 +187,11 @@ def quickshift(
         return torch.zeros(0, h, w, dtype=torch.long, device=image.device)
     with torch.no_grad():
         feats = _features(image.float(), ratio, sigma)
-        return relabel(_quickshift_roots(feats, kernel_size, max_dist))[0]
+        # Images are independent: a large batch runs in chunks of whole images, so the
+        # temporaries stay around _CHUNK_PIXELS pixels (a chunk has at least one image).
+        per_chunk = max(1, _CHUNK_PIXELS // (h * w))
+        roots = [_quickshift_roots(part, kernel_size, max_dist) for part in feats.split(per_chunk)]
+        return relabel(torch.cat(roots))[0]
 
 
 class Quickshift(nn.Module):
