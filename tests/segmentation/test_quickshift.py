@@ -54,17 +54,18 @@ def test_batch_equals_single_and_deterministic(device):
     flat = torch.zeros(2, 3, 48, 48)
     flat[0, :, :, 20:] = 1.0  # two plateaus: ties everywhere
     x = torch.cat([photos, flat]).to(device)
-    together = quickshift(x)
+    # A 13 x 13 window (kernel_size=2): the same code paths with 4x fewer ops than lime's.
+    together = quickshift(x, kernel_size=2)
     assert together.dtype == torch.int64 and together.shape == (5, 48, 48)
     for b in range(len(x)):
-        assert torch.equal(quickshift(x[b : b + 1]), together[b : b + 1])
+        assert torch.equal(quickshift(x[b : b + 1], kernel_size=2), together[b : b + 1])
         ids = together[b].unique()
         assert torch.equal(ids, torch.arange(len(ids), device=device))
-    assert torch.equal(quickshift(x), together)
+    assert torch.equal(quickshift(x, kernel_size=2), together)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        assert torch.equal(quickshift(x), together)
+        assert torch.equal(quickshift(x, kernel_size=2), together)
     finally:
         torch.set_num_threads(threads)
     # Flat regions are broken deterministically into one tree each.
@@ -76,9 +77,9 @@ def test_chunked_batches_equal_one_pass(device, monkeypatch):
     # The package re-exports the function under the module's name: fetch the module itself.
     qs = importlib.import_module("torchlime.segmentation.quickshift")
     x = torch.cat([_photo(n, 24) for n in ("astronaut", "coffee", "rocket")]).float().to(device)
-    whole = quickshift(x)
+    whole = quickshift(x, kernel_size=2)
     monkeypatch.setattr(qs, "_CHUNK_PIXELS", 24 * 24 * 2)  # two images per chunk
-    assert torch.equal(quickshift(x), whole)
+    assert torch.equal(quickshift(x, kernel_size=2), whole)
 
 
 def test_max_dist_cuts_links(device):
