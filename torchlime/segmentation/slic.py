@@ -1,0 +1,579 @@
+"""SLIC superpixels, batched on the input's device, with scikit-image's semantics.
+
+The algorithm follows ``skimage.segmentation.slic`` (0.26): per-image min-max rescale,
+Lab for 3 channels, seeds on ``regular_grid``, distance
+``D = |dLab|^2 / compactness^2 + |dyx|^2 / S^2``, ``max_iter`` assignment steps that start
+from centres of colour 0, then 4-connectivity with small components merged into a
+neighbour. Three things differ:
+
+* **Candidates.** scikit-image lets a pixel join any centre whose ``+-2 S`` window holds it.
+  Here the candidates of a pixel are fixed once: the centres of the 3 x 3 grid cells around
+  the seed nearest to it (the SSN formulation of Jampani et al., ECCV 2018). Pixels are
+  laid out in padded cell blocks, so one batched matrix product gives every distance.
+* **Exact arithmetic.** Features are rounded to a grid (a power of two chosen from the
+  largest possible feature value: 1/64 of a grid step or of ``compactness`` Lab units for
+  RGB with the default compactness) so that distances are small integers, exact in float32
+  (and TF32) batched products, and centre sums are exact int64. An image therefore gets the
+  same segments alone or in any batch and on any number of threads; ties go to the lower
+  centre index, as in scikit-image. (CPU and GPU can still differ where their ``exp`` and
+  ``log`` round a Lab value differently across a grid step.)
+* **Connectivity.** :func:`~torchlime.segmentation.connectivity.enforce_connectivity`
+  merges each small component whole into its largest neighbour instead of the neighbour
+  scikit-image's raster-order breadth-first search last met, and never splits a large one.
+
+:func:`soft_slic` runs the same iterations in floating point with ``softmax(-D /
+temperature)`` in place of the hard assignment and returns the differentiable soft
+assignments.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from torchlime.segmentation._color import check_image, gaussian_blur, rescale, rgb_to_lab
+from torchlime.segmentation.connectivity import enforce_connectivity as _enforce_connectivity
+from torchlime.segmentation.relabel import relabel
+
+__all__ = ["SLIC", "SoftSLIC", "slic", "soft_slic"]
+
+# Exact distances: features are integers q with |q| <= Q and a distance is
+# |q_c|^2 + F Q^2 - 2 q_c . q_f, in [0, 4 F Q^2], so Q is chosen with 4 F Q^2 <= 2**24: every
+# product and partial sum is an integer below 2**24, exact in a float32 baddbmm. The matrix
+# operands (q and -2 q_c) have at most 11 significant bits, so TF32 is exact too, and the
+# norm enters through the accumulator, which TF32 does not round. A missing candidate gets
+# the distance _ABSENT instead.
+_EXACT = 2**24
+_ABSENT = 2**25
+
+
+class _Layout(NamedTuple):
+    """Seeds, candidates and the padded block layout for one image size, shared by a batch.
+
+    Pixels are grouped into blocks, one per seed: the pixels whose nearest seed it is. Every
+    pixel of block ``m`` has the same ``J = 9`` candidate centres, the seeds of the 3 x 3
+    cells around ``m``, in raster order (so slot order is centre order).
+    """
+
+    rows: int  # kh, seed rows
+    cols: int  # kw, seed columns; K = kh * kw
+    step: float  # S, the spatial normaliser: the largest grid step
+    cell: tuple[int, int]  # (Hc, Wc), the padded block height and width; P = Hc * Wc
+    reach: float  # largest |coordinate - block origin| of a pixel or candidate centre, / S
+    seeds: Tensor  # (K, 2) float32 seed (y, x)
+    neighbours: Tensor  # (K, J) int64 candidate centre per block slot (own centre if absent)
+    present: Tensor  # (K, J) bool, the candidate exists
+    source: Tensor  # (K, J) int64 bin (block * J + slot) holding centre k's j-th sum; K*J: none
+    origin: Tensor  # (K, 2) float32 (y, x) of each block's first pixel
+    offset: Tensor  # (K, 2, P) float32 (y, x) of each block position minus the origin
+    pixels: Tensor  # (K, P) int64 flat pixel of each block position (padding repeats one)
+    valid: Tensor  # (K, P) bool, the block position is a real pixel
+    inverse: Tensor  # (H * W,) int64 block position ``m * P + p`` of each pixel
+
+
+def _regular_grid(height: int, width: int, n_segments: int) -> tuple[int, int, int, int]:
+    """Seed starts and steps ``(y0, sy, x0, sx)`` of ``skimage.util.regular_grid((1, H, W), n)``."""
+    shape = (1, height, width)
+    if height * width <= n_segments:
+        return 0, 1, 0, 1
+    order = sorted(range(3), key=lambda d: shape[d])
+    dims = [float(shape[d]) for d in order]
+    steps = [(height * width / n_segments) ** (1.0 / 3.0)] * 3
+    if any(d < s for d, s in zip(dims, steps, strict=True)):
+        for dim in range(3):
+            steps[dim] = dims[dim]
+            rest = 1.0
+            for d in dims[dim + 1 :]:
+                rest *= d
+            for later in range(dim + 1, 3):
+                steps[later] = (rest / n_segments) ** (1.0 / (3 - dim - 1))
+            if all(d >= s for d, s in zip(dims, steps, strict=True)):
+                break
+    starts = [int(s // 2) for s in steps]
+    rounded = [round(s) for s in steps]  # numpy rounds half to even, as Python does
+    by_dim = {order[i]: (starts[i], rounded[i]) for i in range(3)}
+    return by_dim[1][0], by_dim[1][1], by_dim[2][0], by_dim[2][1]
+
+
+def _cells(n: int, start: int, step: int, count: int) -> Tensor:
+    """Index of the nearest seed ``start + i * step`` of each coordinate (ties go to the lower)."""
+    offset = torch.arange(n) - start
+    return torch.div(2 * offset + step - 1, 2 * step, rounding_mode="floor").clamp_(0, count - 1)
+
+
+def _blocks(cell: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Coordinates of each cell padded to the largest: (count, L) index, validity, offset."""
+    sizes = torch.bincount(cell, minlength=count)
+    first = torch.cumsum(sizes, 0) - sizes
+    offsets = torch.arange(int(sizes.max()))
+    valid = offsets[None, :] < sizes[:, None]
+    within = torch.minimum(offsets[None, :], sizes[:, None] - 1).clamp(min=0)
+    return first[:, None] + within, valid, within
+
+
+@lru_cache(maxsize=64)
+def _layout(height: int, width: int, n_segments: int, device: torch.device) -> _Layout:
+    """The layout of an image size, built on the CPU once and cached per device."""
+    y0, sy, x0, sx = _regular_grid(height, width, n_segments)
+    rows, cols = len(range(y0, height, sy)), len(range(x0, width, sx))
+    k = rows * cols
+    seeds = torch.stack(
+        torch.meshgrid(torch.arange(rows) * sy + y0, torch.arange(cols) * sx + x0, indexing="ij"),
+        -1,
+    ).view(k, 2)
+    span = torch.arange(-1, 2)
+    dy, dx = (t.flatten() for t in torch.meshgrid(span, span, indexing="ij"))
+    j = dy.numel()
+
+    def cell_index(di: Tensor, dj: Tensor) -> tuple[Tensor, Tensor]:
+        ci = torch.arange(rows)[:, None, None] + di
+        cj = torch.arange(cols)[None, :, None] + dj
+        inside = (ci >= 0) & (ci < rows) & (cj >= 0) & (cj < cols)
+        return (ci * cols + cj).view(k, j), inside.view(k, j)
+
+    # Candidate j of block m is the centre at offset (dy, dx); centre n is candidate j of
+    # block n - offset, whose bin (block * J + j) receives n's sums.
+    neighbours, present = cell_index(dy, dx)
+    neighbours = torch.where(present, neighbours, torch.arange(k)[:, None])
+    senders, inside = cell_index(-dy, -dx)
+    source = torch.where(inside, senders * j + torch.arange(j), k * j)
+    row_index, row_valid, row_within = _blocks(_cells(height, y0, sy, rows), rows)
+    col_index, col_valid, col_within = _blocks(_cells(width, x0, sx, cols), cols)
+    hc, wc = row_index.shape[1], col_index.shape[1]
+    pixels = (row_index[:, None, :, None] * width + col_index[None, :, None, :]).reshape(k, -1)
+    valid = (row_valid[:, None, :, None] & col_valid[None, :, None, :]).reshape(k, -1)
+    inverse = torch.empty(height * width, dtype=torch.long)
+    inverse[pixels[valid]] = torch.arange(pixels.numel()).view_as(pixels)[valid]
+    origin = torch.stack(torch.meshgrid(row_index[:, 0], col_index[:, 0], indexing="ij"), -1).view(
+        k, 2
+    )
+    offset = torch.stack(
+        (
+            row_within[:, None, :, None].expand(rows, cols, hc, wc),
+            col_within[None, :, None, :].expand(rows, cols, hc, wc),
+        ),
+        2,
+    ).reshape(k, 2, -1)
+    step = float(max(1, sy, sx))
+    # A pixel is within [0, Hc) of its block's origin; a candidate centre is the mean of
+    # pixels of blocks at most two cells away: within [-2 Hc, 3 Hc).
+    reach = 3.0 * max(hc, wc) / step
+    return _Layout(
+        rows, cols, step, (hc, wc), reach, seeds.float().to(device), neighbours.to(device),
+        present.to(device), source.to(device), origin.float().to(device),
+        offset.float().to(device), pixels.to(device), valid.to(device), inverse.to(device),
+    )  # fmt: skip
+
+
+def _check_args(n_segments: int, compactness: float, max_iter: int, sigma: float) -> None:
+    if isinstance(n_segments, bool) or not isinstance(n_segments, int) or n_segments < 1:
+        raise ValueError(f"n_segments must be an int >= 1; got {n_segments!r}")
+    if not compactness > 0:
+        raise ValueError(f"compactness must be > 0; got {compactness!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be an int >= 1; got {max_iter!r}")
+    if not sigma >= 0:
+        raise ValueError(f"sigma must be >= 0; got {sigma!r}")
+
+
+def _colour(image: Tensor, sigma: float) -> Tensor:
+    """scikit-image's SLIC colour: per-image min-max rescale, Lab for 3 channels, smoothing."""
+    colour = rescale(image)
+    if colour.shape[1] == 3:
+        colour = rgb_to_lab(colour)
+    return gaussian_blur(colour, sigma)
+
+
+def _to_blocks(x: Tensor, lay: _Layout) -> Tensor:
+    """Gather (B, F, H, W) into padded blocks, (B, F, K * P)."""
+    b, f, h, w = x.shape
+    index = lay.pixels.view(1, -1).expand(b * f, -1)
+    return torch.gather(x.reshape(b * f, h * w), 1, index).view(b, f, -1)
+
+
+def _packing(maxima: list[int]) -> list[tuple[int, int, int]]:
+    """Place non-negative fields into 63-bit words: (word, shift, mask) per field."""
+    places, word, used = [], 0, 0
+    for largest in maxima:
+        width = max(1, largest.bit_length())
+        if used + width > 63:
+            word, used = word + 1, 0
+        places.append((word, used, (1 << width) - 1))
+        used += width
+    return places
+
+
+def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) -> Tensor:
+    """SLIC's ``max_iter`` assignment steps in exact arithmetic; (B, H * W) centre per pixel."""
+    b, c = colour.shape[:2]
+    k, j = lay.neighbours.shape
+    p = lay.pixels.shape[1]
+    f = c + 2
+    dev = colour.device
+    # Quantisation: the largest feature magnitude |q| maps to at most Q.
+    q_max = math.isqrt(_EXACT // (4 * f))
+    bound = max((110.0 if c == 3 else 1.0) / compactness, lay.reach)  # |Lab| <= 110
+    scale = 2.0 ** math.floor(math.log2(q_max / bound))
+    colour_q = _to_blocks(torch.round(colour * (scale / compactness)), lay)  # (B, C, K * P)
+    # Block features (B * K, F, P): colour and (y, x) from the block's origin, in quanta.
+    feats = torch.empty(b, k, f, p, device=dev)
+    feats[:, :, :c] = colour_q.view(b, c, k, p).transpose(1, 2)
+    feats[:, :, c:] = torch.round(lay.offset * (scale / lay.step))
+    feats = feats.view(b * k, f, p)
+
+    # Centre sums: per (block, slot) bin, non-negative integer fields packed into int64
+    # words (colour + Q, y and x from the block's origin, a count; 0 at padding), added
+    # with one index_add_, unpacked, then summed over the J bins that hold each centre.
+    q_off = float(q_max)
+    values = [(colour_q.view(b, c, k, p)[:, i] + q_off) * lay.valid for i in range(c)]
+    # A bin holds at most P pixels: these bound its sums.
+    places = _packing([p * 2 * q_max] * c + [p * (lay.cell[0] - 1), p * (lay.cell[1] - 1), p])
+    n_words = places[-1][0] + 1
+    packed = torch.zeros(n_words, b, k, p, dtype=torch.long, device=dev)
+    rows = [*values, lay.offset[:, 0] * lay.valid, lay.offset[:, 1] * lay.valid, lay.valid]
+    for row, (word, shift, _) in zip(rows, places, strict=True):
+        packed[word] += row.long() << shift
+    packed = packed.view(n_words, b * k * p)
+    # Bin of (image i, block m, slot s) is i * (K * J + 1) + m * J + s; the last bin of each
+    # image stays 0 and stands in for absent senders.
+    block = torch.arange(b * k, device=dev)
+    bins_of = (block * j + block // k)[:, None]
+    image_bins = (torch.arange(b, device=dev) * (k * j + 1))[:, None, None]
+    source = (lay.source[None] + image_bins).view(-1)
+    word_of = torch.tensor([word for word, _, _ in places], device=dev)
+    shifts = torch.tensor([shift for _, shift, _ in places], device=dev)[:, None]
+    masks = torch.tensor([mask for _, _, mask in places], device=dev)[:, None]
+    # Unpacked bin sums minus count * this give true sums: colour loses its +Q offset and
+    # (y, x) gain the block's origin.
+    bin_origin = torch.cat((lay.origin.repeat_interleave(j, 0), lay.origin.new_zeros(1, 2)))
+    shift_back = (
+        torch.cat(
+            (
+                torch.full((c, k * j + 1), float(q_max), device=dev),
+                -bin_origin.t(),
+                torch.zeros(1, k * j + 1, device=dev),
+            )
+        )
+        .long()
+        .repeat(1, b)
+    )  # (F + 1, B * (K * J + 1))
+
+    slots = torch.arange(j, device=dev, dtype=torch.int32).view(1, j, 1)
+    # Centre features (colour in quanta, (y, x) in pixels) to candidate quanta per block.
+    centre_origin = torch.cat((torch.zeros(k, 1, c, device=dev), lay.origin[:, None]), -1)
+    centre_scale = torch.tensor([1.0] * c + [scale / lay.step] * 2, device=dev)
+    absent = (~lay.present).expand(b, k, j)
+    # scikit-image's start: colour 0 at the seeds (the first step is purely spatial).
+    centres = torch.cat((torch.zeros(k, c, device=dev), lay.seeds), 1).expand(b, k, f)
+    # Buffers reused by every iteration (fresh large allocations page-fault on CPU).
+    dist = torch.empty(b * k, j, p, device=dev)
+    slot = torch.empty(b * k, p, dtype=torch.int32, device=dev)
+    target = torch.empty(b * k, p, dtype=torch.long, device=dev)
+    bins = torch.empty(n_words, b * (k * j + 1), dtype=torch.long, device=dev)
+    for it in range(max_iter):
+        cand = ((centres[:, lay.neighbours] - centre_origin) * centre_scale).round_()
+        cand.masked_fill_(absent[..., None], 0.0)  # (B, K, J, F) integers, |q_c| <= Q
+        # |q_f - q_c|^2 - |q_f|^2 + F Q^2 = |q_c|^2 + F Q^2 - 2 q_c . q_f, in [0, 4 F Q^2].
+        norm = torch.linalg.vecdot(cand, cand).add_(float(f * q_max * q_max))
+        norm.masked_fill_(absent, float(_ABSENT))
+        torch.baddbmm(norm.view(b * k, j, 1), cand.mul_(-2.0).reshape(b * k, j, f), feats, out=dist)
+        # The slot rides in the low bits of the distance's float bits: one amin gives min and
+        # argmin. Distances within 2**-19 (relative) tie, and ties go to the lower slot, that
+        # is the lower centre, as in scikit-image.
+        key = dist.view(torch.int32).bitwise_and_(-16).bitwise_or_(slots)
+        torch.amin(key, 1, out=slot).bitwise_and_(15)
+        if it == max_iter - 1:
+            break
+        torch.add(bins_of, slot, out=target)
+        bins.zero_().index_add_(1, target.view(-1), packed)
+        fields = (bins.index_select(0, word_of) >> shifts) & masks
+        fields -= fields[-1:] * shift_back
+        sums = fields.index_select(1, source).view(f + 1, b, k, j).sum(-1)
+        count = sums[-1]
+        centres = (sums[:-1].float() / count.clamp(min=1).float()).permute(1, 2, 0)
+        absent = ~lay.present | (count == 0)[:, lay.neighbours]
+    torch.add((block % k)[:, None] * j, slot, out=target)
+    label = lay.neighbours.view(-1).index_select(0, target.view(-1))
+    return label.view(b, k * p).index_select(1, lay.inverse)
+
+
+def _soft_slic(
+    colour: Tensor, lay: _Layout, compactness: float, max_iter: int, temperature: float
+) -> Tensor:
+    """SLIC with soft assignments ``softmax(-D / temperature)``; returns (B, K, H, W)."""
+    b, c, h, w = colour.shape
+    k, j = lay.neighbours.shape
+    f = c + 2
+    ys = torch.arange(h, device=colour.device, dtype=colour.dtype) / lay.step
+    xs = torch.arange(w, device=colour.device, dtype=colour.dtype) / lay.step
+    spatial = torch.stack(torch.meshgrid(ys, xs, indexing="ij"))[None].expand(b, 2, h, w)
+    feats = _to_blocks(torch.cat((colour / compactness, spatial), 1), lay)  # (B, F, K * P)
+    feats = feats.view(b, f, k, -1).transpose(1, 2).reshape(b * k, f, -1)
+    # [f, |f|^2, 1] against [-2 c, 1, |c|^2 + absent] gives |f - c|^2 in one product.
+    aug = torch.cat((feats, feats.square().sum(1, keepdim=True), torch.ones_like(feats[:, :1])), 1)
+    # Per block position: features and a count, zero at padding, for the centre update.
+    update = torch.cat((feats, torch.ones_like(feats[:, :1])), 1) * lay.valid.repeat(b, 1)[:, None]
+    update = update.transpose(1, 2)  # (BK, P, F + 1)
+    missing = ((~lay.present).to(feats.dtype) * 1e30).expand(b, k, j)[..., None]
+    pos = (lay.seeds / lay.step).to(feats)
+    centres = torch.cat((pos.new_zeros(k, c), pos), 1).expand(b, k, f)
+    source = lay.source.view(-1)
+    for it in range(max_iter):
+        cand = centres[:, lay.neighbours]  # (B, K, J, F)
+        norm = cand.square().sum(-1, keepdim=True) + missing
+        cand = torch.cat((-2.0 * cand, torch.ones_like(norm), norm), -1).view(b * k, j, f + 2)
+        soft = torch.softmax(torch.matmul(cand, aug) / -temperature, dim=1)  # (BK, J, P)
+        if it == max_iter - 1:
+            break
+        partial = torch.matmul(soft, update).view(b, k * j, f + 1)  # per block and slot
+        partial = torch.cat((partial, partial.new_zeros(b, 1, f + 1)), 1)
+        sums = partial.index_select(1, source).view(b, k, j, f + 1).sum(2)
+        count = sums[..., -1:]
+        centres = torch.where(count > 0, sums[..., :-1] / count.clamp(min=1e-30), centres)
+    # Scatter (block, slot, position) onto (centre, pixel); absent slots and padding go to a
+    # dump entry at the end, which is dropped.
+    dump = k * h * w
+    target = lay.neighbours[:, :, None] * (h * w) + lay.pixels[:, None, :]  # (K, J, P)
+    keep = lay.present[:, :, None] & lay.valid[:, None, :]
+    target = torch.where(keep, target, dump).view(-1).expand(b, -1)
+    out = soft.new_zeros(b, dump + 1).scatter(1, target, soft.reshape(b, -1))
+    return out[:, :dump].view(b, k, h, w)
+
+
+def _check_options(min_size_factor: float) -> None:
+    if not min_size_factor >= 0:
+        raise ValueError(f"min_size_factor must be >= 0; got {min_size_factor!r}")
+
+
+def slic(
+    image: Tensor,
+    n_segments: int = 50,
+    compactness: float = 10.0,
+    max_iter: int = 10,
+    sigma: float = 0.0,
+    *,
+    enforce_connectivity: bool = True,
+    min_size_factor: float = 0.5,
+) -> Tensor:
+    """SLIC superpixels of a batch, as ``skimage.segmentation.slic`` computes them.
+
+    Each image is min-max rescaled to [0, 1], converted to Lab when it has 3 channels
+    (other channel counts are used as they are), optionally smoothed, and clustered by
+    ``max_iter`` k-means steps in ``[Lab / compactness, yx / S]`` space from centres on
+    ``skimage.util.regular_grid``. With ``enforce_connectivity``, segments are then split into
+    4-connected components and components smaller than
+    ``int(min_size_factor * H * W / n_centres)`` pixels are merged into a neighbour. See the
+    module docstring for the three places where this differs from scikit-image.
+
+    The work is batched: no loop over images or pixels, all on ``image``'s device. The
+    connectivity step synchronises with the host a few times (once per union-find round).
+    Deterministic, and an image gets the same segments alone or in any batch.
+
+    Args:
+        image: (B, C, H, W) float. RGB in [0, 1] for Lab; any range works (each image is
+            rescaled).
+        n_segments: approximate number of superpixels (the number of grid seeds).
+        compactness: weight of space against colour; higher gives squarer superpixels.
+        max_iter: number of assignment steps (scikit-image's ``max_num_iter``).
+        sigma: standard deviation of a Gaussian smoothing of the Lab image, in pixels.
+        enforce_connectivity: make every segment 4-connected and merge small components.
+        min_size_factor: smallest component kept, as a fraction of ``H * W / n_centres``.
+
+    Returns:
+        (B, H, W) int64, contiguous ids ``0..K_b-1`` per image, numbered in raster order of
+        first pixel (in centre order without ``enforce_connectivity``).
+
+    Raises:
+        TypeError: if ``image`` is not a floating-point tensor.
+        ValueError: for a wrong rank, an empty image, NaN or infinite pixels, or arguments
+            out of range.
+
+    Example:
+        >>> image = torch.zeros(2, 3, 32, 32)
+        >>> image[:, 0, :, 16:] = 1.0  # red right half
+        >>> seg = slic(image, n_segments=4)
+        >>> seg.shape, seg.dtype, seg.amax().tolist()
+        (torch.Size([2, 32, 32]), torch.int64, 3)
+    """
+    check_image(image)
+    _check_args(n_segments, compactness, max_iter, sigma)
+    _check_options(min_size_factor)
+    b, _, h, w = image.shape
+    if b == 0:
+        return torch.zeros(0, h, w, dtype=torch.long, device=image.device)
+    with torch.no_grad():
+        lay = _layout(h, w, n_segments, image.device)
+        colour = _colour(image.float(), sigma)
+        labels = _hard_slic(colour, lay, compactness, max_iter).view(b, h, w)
+        if not enforce_connectivity:
+            return relabel(labels)[0]
+        min_size = int(min_size_factor * h * w / (lay.rows * lay.cols))
+        return _enforce_connectivity(labels, min_size)
+
+
+def soft_slic(
+    image: Tensor,
+    n_segments: int = 50,
+    compactness: float = 10.0,
+    max_iter: int = 10,
+    sigma: float = 0.0,
+    *,
+    temperature: float = 1.0,
+) -> Tensor:
+    """Differentiable SLIC: soft assignments of every pixel to the grid's superpixel centres.
+
+    The iterations of :func:`slic` with the hard assignment replaced by
+    ``softmax(-D / temperature)`` over each pixel's 3 x 3 candidate centres, and the centres
+    updated as soft-weighted means (the SSN formulation). Gradients flow to ``image``
+    through the Lab conversion and every iteration. ``argmax`` over ``K`` gives hard labels
+    close to ``slic(..., enforce_connectivity=False)`` for a small temperature; they are not
+    relabelled or made connected.
+
+    Args:
+        image: (B, C, H, W) float. RGB in [0, 1] for Lab, or any channels (see :func:`slic`).
+        n_segments: approximate number of superpixels; the exact number ``K`` is the number
+            of seeds of ``skimage.util.regular_grid((1, H, W), n_segments)``.
+        compactness: weight of space against colour.
+        max_iter: number of assignment steps.
+        sigma: standard deviation of a Gaussian smoothing of the Lab image, in pixels.
+        temperature: softmax temperature in units of ``D`` (a grid step, or a colour
+            difference of ``compactness``, is 1). Lower is harder.
+
+    Returns:
+        (B, K, H, W) same dtype as ``image``: non-negative, summing to 1 over ``K`` at each
+        pixel, and 0 outside a pixel's 3 x 3 candidate centres.
+
+    Raises:
+        TypeError: if ``image`` is not a floating-point tensor.
+        ValueError: for a wrong rank, an empty image, NaN or infinite pixels, or arguments
+            out of range.
+
+    Example:
+        >>> image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+        >>> soft = soft_slic(image.requires_grad_(), n_segments=4, temperature=0.5)
+        >>> soft.shape, torch.allclose(soft.sum(1), torch.ones(1, 16, 16))
+        (torch.Size([1, 4, 16, 16]), True)
+        >>> soft[:, 0].sum().backward()
+        >>> image.grad.shape
+        torch.Size([1, 3, 16, 16])
+    """
+    check_image(image)
+    _check_args(n_segments, compactness, max_iter, sigma)
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; got {temperature!r}")
+    b, _, h, w = image.shape
+    lay = _layout(h, w, n_segments, image.device)
+    if b == 0:
+        return image.new_zeros(0, lay.rows * lay.cols, h, w)
+    work = image.float() if image.dtype in (torch.float16, torch.bfloat16) else image
+    soft = _soft_slic(_colour(work, sigma), lay, compactness, max_iter, temperature)
+    return soft.to(image.dtype)
+
+
+class SLIC(nn.Module):
+    """Module form of :func:`slic`: ``(B, C, H, W) float -> (B, H, W)`` int64 superpixel ids.
+
+    Args:
+        n_segments: approximate number of superpixels.
+        compactness: weight of space against colour.
+        max_iter: number of assignment steps.
+        sigma: Gaussian smoothing of the Lab image, in pixels.
+        enforce_connectivity: make every segment 4-connected and merge small components.
+        min_size_factor: smallest component kept, as a fraction of the expected size.
+
+    Example:
+        >>> SLIC(n_segments=4)(torch.rand(2, 3, 16, 16)).shape
+        torch.Size([2, 16, 16])
+    """
+
+    def __init__(
+        self,
+        n_segments: int = 50,
+        compactness: float = 10.0,
+        max_iter: int = 10,
+        sigma: float = 0.0,
+        *,
+        enforce_connectivity: bool = True,
+        min_size_factor: float = 0.5,
+    ) -> None:
+        super().__init__()
+        _check_args(n_segments, compactness, max_iter, sigma)
+        _check_options(min_size_factor)
+        self.n_segments, self.compactness = n_segments, compactness
+        self.max_iter, self.sigma = max_iter, sigma
+        self.enforce_connectivity, self.min_size_factor = enforce_connectivity, min_size_factor
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Segment ``image`` (B, C, H, W) into (B, H, W) int64 superpixel ids."""
+        return slic(
+            image,
+            self.n_segments,
+            self.compactness,
+            self.max_iter,
+            self.sigma,
+            enforce_connectivity=self.enforce_connectivity,
+            min_size_factor=self.min_size_factor,
+        )
+
+    def extra_repr(self) -> str:
+        """Configuration shown in ``repr``."""
+        return (
+            f"n_segments={self.n_segments}, compactness={self.compactness}, "
+            f"max_iter={self.max_iter}, sigma={self.sigma}, "
+            f"enforce_connectivity={self.enforce_connectivity}, "
+            f"min_size_factor={self.min_size_factor}"
+        )
+
+
+class SoftSLIC(nn.Module):
+    """Module form of :func:`soft_slic`: ``(B, C, H, W) -> (B, K, H, W)`` soft assignments.
+
+    Args:
+        n_segments: approximate number of superpixels.
+        compactness: weight of space against colour.
+        max_iter: number of assignment steps.
+        sigma: Gaussian smoothing of the Lab image, in pixels.
+        temperature: softmax temperature in units of the SLIC distance.
+
+    Example:
+        >>> SoftSLIC(n_segments=4)(torch.rand(1, 3, 16, 16)).shape
+        torch.Size([1, 4, 16, 16])
+    """
+
+    def __init__(
+        self,
+        n_segments: int = 50,
+        compactness: float = 10.0,
+        max_iter: int = 10,
+        sigma: float = 0.0,
+        *,
+        temperature: float = 1.0,
+    ) -> None:
+        super().__init__()
+        _check_args(n_segments, compactness, max_iter, sigma)
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0; got {temperature!r}")
+        self.n_segments, self.compactness = n_segments, compactness
+        self.max_iter, self.sigma, self.temperature = max_iter, sigma, temperature
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Soft assignments (B, K, H, W) of ``image`` (B, C, H, W) to the superpixel centres."""
+        return soft_slic(
+            image,
+            self.n_segments,
+            self.compactness,
+            self.max_iter,
+            self.sigma,
+            temperature=self.temperature,
+        )
+
+    def extra_repr(self) -> str:
+        """Configuration shown in ``repr``."""
+        return (
+            f"n_segments={self.n_segments}, compactness={self.compactness}, "
+            f"max_iter={self.max_iter}, sigma={self.sigma}, temperature={self.temperature}"
+        )
