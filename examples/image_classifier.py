@@ -66,7 +66,7 @@ x = load_photos(names).to(device)
 
 # %% Explain all three photos in one call.
 explainer = torchlime.LimeImage(
-    model, segmenter=torchlime.Grid(7, 7), n_samples=n_samples, batch_size=64
+    model, segmenter=torchlime.SLIC(n_segments=50), n_samples=n_samples, batch_size=64
 )
 print(
     f"explaining {len(names)} photos on {device} with n_samples={n_samples} "

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _helpers import MeanColourLinear
+from _helpers import PatchMLP
 from lime.submodular_pick import SubmodularPick
 
 from torchlime import LimeImage
@@ -22,7 +22,7 @@ def _dataset(n=7):
 
 
 def _explainer():
-    return LimeImage(MeanColourLinear(), n_samples=24, progress=False)
+    return LimeImage(PatchMLP(), n_samples=24, progress=False)
 
 
 def test_shards_equal_direct_calls_with_derived_seeds(tmp_path):
@@ -39,7 +39,13 @@ def test_shards_equal_direct_calls_with_derived_seeds(tmp_path):
         x = torch.stack([data[i][0] for i in range(start, stop)])
         g = torch.Generator().manual_seed(5 * 1_000_003 + shard)
         direct = _explainer()(x, top_labels=2, generator=g)
-        assert torch.equal(result.coef[start:stop], direct.coef)
+        # bitwise equality is not promised across allocations (SIMD reductions may round
+        # differently with alignment); seeds and targets must agree exactly
+        k = direct.coef.shape[-1]  # load_shards pads K to the largest shard's
+        torch.testing.assert_close(
+            result.coef[start:stop, :, :k], direct.coef, rtol=1e-5, atol=1e-7
+        )
+        assert (result.coef[start:stop, :, k:] == 0).all()
         assert torch.equal(result.target[start:stop], direct.target)
 
 
@@ -80,7 +86,7 @@ def test_resume_skips_finished_shards(tmp_path):
     assert first.stat().st_mtime_ns == stamp  # not redone
     assert calls == [3, 1]
     fresh = load_shards(explain_dataset(_explainer(), data, tmp_path / "fresh", shard_size=3))
-    assert torch.equal(load_shards(index).coef, fresh.coef)
+    torch.testing.assert_close(load_shards(index).coef, fresh.coef, rtol=1e-5, atol=1e-7)
 
 
 _WORKER = textwrap.dedent(
@@ -122,7 +128,7 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path):
     alone = load_shards(
         explain_dataset(_explainer(), _dataset(7), tmp_path / "one", shard_size=2, seed=3)
     )
-    assert torch.equal(together.coef, alone.coef)
+    torch.testing.assert_close(together.coef, alone.coef, rtol=1e-5, atol=1e-7)
     assert torch.equal(together.segments, alone.segments)
 
 

@@ -15,7 +15,7 @@ from torchlime.functional.kernels import lime_kernel
 from torchlime.functional.perturb import compose, segment_mean
 from torchlime.functional.sampling import sample_masks
 from torchlime.functional.surrogate import FEATURE_SELECTION
-from torchlime.segmentation import Grid, relabel
+from torchlime.segmentation import SLIC, relabel
 
 __all__ = ["BASELINES", "LimeImage", "make_fill"]
 
@@ -96,7 +96,9 @@ class LimeImage(nn.Module):
     Args:
         model: callable ``(n, C, H, W) -> (n, O)`` raw outputs (logits, say).
         segmenter: callable ``(B, C, H, W) -> (B, H, W)`` integer ids; any ids are
-            relabelled to ``0..K_b-1``. Default: an 8 x 8 grid.
+            relabelled to ``0..K_b-1``. Default: ``SLIC(n_segments=50)`` on the device
+            (scikit-image's SLIC semantics; on a real photo its superpixels gave higher
+            surrogate R² and steadier rankings than lime's quickshift).
         baseline: what hidden superpixels show (see :func:`make_fill`); ``"mean"`` is lime's
             default (``hide_color=None``), a number is lime's ``hide_color``.
         output: ``"softmax"`` (default, for classifiers), ``"identity"`` (regression,
@@ -153,7 +155,7 @@ class LimeImage(nn.Module):
         if alpha < 0:
             raise ValueError(f"alpha must be >= 0; got {alpha}")
         self.model = model
-        self.segmenter = segmenter if segmenter is not None else Grid(8, 8)
+        self.segmenter = segmenter if segmenter is not None else SLIC(n_segments=50)
         self.baseline = baseline
         self.output = output
         self.n_samples = n_samples
