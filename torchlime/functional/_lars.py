@@ -28,8 +28,7 @@ _DBL_MAX = torch.finfo(torch.float64).max  # arrayfuncs.min_pos's answer when no
 
 def _min_pos(x: Tensor, mask: Tensor) -> Tensor:
     """Smallest entry in ``(0, DBL_MAX)`` over ``mask`` along the last dim, else DBL_MAX."""
-    keep = mask & (x > 0) & (x < _DBL_MAX)
-    return torch.where(keep, x, _DBL_MAX).amin(-1)
+    return torch.where(mask & (x > 0), x, _DBL_MAX).amin(-1).clamp_max(_DBL_MAX)
 
 
 def _check_inputs(
@@ -267,7 +266,9 @@ def lasso_path_select(
             bad = step & (~torch.isfinite(gamma) | ~torch.isfinite(ls).all(-1))
             done = done | bad
             step = step & ~bad
-            step3 = step[..., None]
+            # A problem that does not step moves by 0: its state stays as it is (a rejected
+            # candidate changes no coefficient; a finished problem's state no longer matters).
+            gamma = torch.where(step, gamma, 0.0)
             crossing = crossing & step
 
             # ---- take the step: a new point of the path
@@ -300,12 +301,9 @@ def lasso_path_select(
                 p_col, p.reshape(b * t, 1, n_feat)
             )
 
-            active = torch.where(step3, next_active, active)
-            sign = torch.where(step3, new_sign, sign)
-            coef = torch.where(step3, next_coef, coef)
-            cov = torch.where(step3, next_cov, cov)
+            active, sign, coef, cov = next_active, new_sign, next_coef, next_cov
             n_iter = n_iter + step.long()
-            drop = torch.where(step, crossing, drop)
+            drop = crossing
             prev_alpha = torch.where(step, alpha, prev_alpha)
 
             # lime walks back from the end of the path to the last point with <= k
