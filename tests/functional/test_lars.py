@@ -246,8 +246,10 @@ def _degenerate(case: str, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     ],
 )
 def test_degenerate_inputs_match_lime(case: str) -> None:
+    # k = 12, 20 >= K: lime keeps the support of the path's last point, which leaves out a
+    # column that never entered (a constant one, or any when N < K).
     X, Y, w = _degenerate(case, np.random.default_rng(12))
-    bad, _ = mismatches(X, Y, w, torch.float64, torch.device("cpu"))
+    bad, _ = mismatches(X, Y, w, torch.float64, torch.device("cpu"), ks=(*KS, 12, 20))
     assert not bad
 
 
@@ -257,6 +259,29 @@ def test_constant_target_selects_every_feature_like_lime() -> None:
     sel = lasso_path_select(torch.from_numpy(X), torch.from_numpy(Y), torch.from_numpy(w), 2)
     assert sel[:, 0].all()
     assert (sel[:, 1].sum(-1) == 2).all()
+
+
+def test_degenerate_regressor_rule_matches_lime_when_well_conditioned() -> None:
+    # A column within 1e-12 of another, on a scale (X * 1e-3) where rounding moves Cholesky
+    # pivots by ~1e-10 only, is a candidate whose pivot is far below sklearn's 1e-7: sklearn
+    # rejects it and shuffles its correlation bookkeeping (j takes f0's value, f0 gets 0).
+    # The path from there on is deterministic, so every k must agree with lime.
+    rng = np.random.default_rng(15)
+    rejected, count = 0, 0
+    for kind, n, k in [("gauss", 200, 12), ("corr", 50, 12), ("corr", 200, 20), ("gauss", 50, 8)]:
+        X, Y, w = make_problems(rng, 3, n, k, 2, kind)
+        X *= 1e-3
+        X[:, :, 3] = X[:, :, 1] + 1e-12 * rng.standard_normal((3, n))
+        bad, c = mismatches(X, Y, w, torch.float64, torch.device("cpu"), ks=tuple(range(1, k + 1)))
+        assert not bad, bad[:3]
+        count += c
+        for b in range(3):
+            for t in range(2):
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    lars_path(*weighted(X[b], Y[b, :, t], w[b]), method="lasso")
+                rejected += any("degenerate" in str(m.message) for m in caught)
+    assert rejected >= 3  # the rule was exercised
 
 
 def test_exact_duplicates_are_handled_where_lime_is_decided_by_rounding() -> None:
