@@ -21,13 +21,13 @@ _MAX_ITER = 500  # lars_path's default max_iter
 _TINY32 = torch.finfo(torch.float32).tiny  # added to denominators "to avoid division by 0"
 _EQ_TOL = torch.finfo(torch.float32).eps  # stop once alpha = C / N <= this
 _EPS = torch.finfo(torch.float64).eps  # floor of a Cholesky pivot
-_DEGENERATE_PIVOT = 1e-7  # a candidate whose Cholesky pivot is below this never enters
+_DEGENERATE_PIVOT = 1e-7  # a candidate whose Cholesky pivot is below this is rejected
 _COV_DECIMALS = 15  # np.finfo(float64).precision: corr_eq_dir is rounded to this many decimals
 _DBL_MAX = torch.finfo(torch.float64).max  # arrayfuncs.min_pos's answer when nothing is > 0
 
 
 def _min_pos(x: Tensor, mask: Tensor) -> Tensor:
-    """Smallest entry in ``(0, DBL_MAX)`` over ``mask`` along the last dim, else DBL_MAX."""
+    """Smallest positive entry over ``mask`` along the last dim, capped at DBL_MAX."""
     return torch.where(mask & (x > 0), x, _DBL_MAX).amin(-1).clamp_max(_DBL_MAX)
 
 
@@ -99,12 +99,13 @@ def lasso_path_select(
     swapped with that of the first inactive column and the latter zeroed; a coefficient that
     crosses zero leaves the active set and goes to the front of the inactive order with its
     correlation recomputed; ``X^T`` times the equiangular vector is rounded to 15 decimals.
-    Where lime's answer is decided by rounding error (exactly duplicated columns, or ``N``
-    about ``K`` or smaller with binary masks, where exact ties between features occur), this
-    function makes the same decisions under its own rounding, so it can pick the other of two
-    tied features. Two departures, reachable only with such data: when several coefficients
-    cross zero at exactly the same point, one leaves per step (sklearn's bookkeeping breaks
-    there); and a problem whose step becomes non-finite stops with the selection made so far.
+    Where lime's answer is decided by rounding error, this function makes the same decisions
+    under its own rounding and may differ: exactly tied features (duplicated columns; binary
+    masks with ``N`` about ``K`` or smaller), and columns (nearly) dependent on the active set,
+    whose pivot's rounding error at the usual scales is itself about ``1e-7``. Two departures,
+    reachable only with such data: when several coefficients cross zero at exactly the same
+    point, one leaves per step (sklearn's bookkeeping breaks there); and a problem whose step
+    becomes non-finite stops with the selection made so far.
 
     Args:
         X: (..., N, K) float or bool. Interpretable samples: binary masks, scaled tabular
