@@ -6,6 +6,8 @@ representation, the weights and the surrogate from them on its own, so every ste
 sampling is compared. The sampler itself is compared with lime's in distribution.
 """
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -96,9 +98,12 @@ def test_equals_lime_for_every_top_label(discretizer, device):
         progress=False,
     ).to(device)
     refs, samples = [], []
+    cpu_model = copy.deepcopy(model)  # lime's side keeps its own copy on the CPU
     for i in range(3):
         lime = _lime(data, labels, discretizer, seed=10 + i)
-        ref, seen = _explain_recording(lime, rows[i], _proba(model), top_labels=top, num_samples=n)
+        ref, seen = _explain_recording(
+            lime, rows[i], _proba(cpu_model), top_labels=top, num_samples=n
+        )
         refs.append(ref)
         samples.append(seen)
     exp = explainer(rows.to(device), top_labels=top, samples=torch.stack(samples).to(device))
@@ -114,7 +119,7 @@ def test_equals_lime_for_every_top_label(discretizer, device):
             # lime keeps score/local_pred of the last label only: explain each label alone
             # (a fresh explainer with the same seed draws the same samples).
             alone = _lime(data, labels, discretizer, seed=10 + i).explain_instance(
-                rows[i].numpy(), _proba(model), labels=(label,), num_samples=n
+                rows[i].numpy(), _proba(cpu_model), labels=(label,), num_samples=n
             )
             assert_close(exp.score[i, j], torch.tensor(alone.score), rtol=0, atol=1e-5)
             assert_close(exp.local_pred[i, j], torch.tensor(alone.local_pred[0]), rtol=0, atol=1e-5)
@@ -273,7 +278,7 @@ def test_oracle_ranks_the_used_columns_first(device):
             categorical_features=CATEGORICAL,
             discretizer=discretizer,
             mode="regression",
-            n_samples=1000,
+            n_samples=5000,  # lime's default; a bin contrast can be small, noise must be smaller
             max_features=None,
             progress=False,
         ).to(device)

@@ -6,6 +6,7 @@ are torchlime's dropped tokens, and lime's ``"UNKWORDZ"`` is torchlime's ``mask_
 lime's RandomState is replaced by a stub that returns the removals torchlime drew.
 """
 
+import copy
 import re
 from types import SimpleNamespace
 
@@ -105,6 +106,7 @@ def _dense(local_exp, k):
 @pytest.mark.parametrize("bow", [True, False])
 def test_equals_lime_for_every_top_label(bow, device):
     model = TinyClassifier()
+    cpu_model = copy.deepcopy(model)  # lime's side keeps its own copy on the CPU
     ids, attention = _tokenize(SENTENCES, cls=False)
     n, top = 300, 2
     feats = text_features(ids, attention, bow=bow)
@@ -119,7 +121,7 @@ def test_equals_lime_for_every_top_label(bow, device):
     for i, text in enumerate(SENTENCES):
         k = int(feats.n_features[i])
         m = masks[i, :, :k].numpy()
-        ref = _lime_explain(model, text, m, bow, top_labels=top, num_samples=n)
+        ref = _lime_explain(cpu_model, text, m, bow, top_labels=top, num_samples=n)
         assert exp.target[i].tolist() == [int(t) for t in ref.top_labels]
         for j, label in enumerate(ref.top_labels):
             assert_close(exp.coef[i, j, :k], _dense(ref.local_exp[label], k), rtol=0, atol=1e-5)
@@ -127,7 +129,7 @@ def test_equals_lime_for_every_top_label(bow, device):
             ours, theirs = exp.as_list(NAMES, index=i, target=j), ref.as_list(label=label)
             assert [w for w, _ in ours] == [w for w, _ in theirs]
             assert [c for _, c in ours] == pytest.approx([c for _, c in theirs], abs=1e-5)
-            alone = _lime_explain(model, text, m, bow, labels=(label,), num_samples=n)
+            alone = _lime_explain(cpu_model, text, m, bow, labels=(label,), num_samples=n)
             assert_close(exp.score[i, j], torch.tensor(alone.score), rtol=0, atol=1e-5)
             assert_close(exp.local_pred[i, j], torch.tensor(alone.local_pred[0]), rtol=0, atol=1e-5)
         assert (exp.coef[i, :, k:] == 0).all()

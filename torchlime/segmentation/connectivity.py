@@ -122,7 +122,9 @@ def _merge_small(runs: _Runs, roots: Tensor, n_pixels: int, width: int, min_size
     none = 2 * unanchored_rank
     for _ in range(_MAX_MERGE_ROUNDS):
         size = torch.zeros_like(length).index_add_(0, roots, length)
-        group_anchored = torch.zeros_like(anchored).scatter_reduce_(0, roots, anchored, "amax")
+        # (CUDA has no bool scatter_reduce: reduce 0/1 as uint8)
+        flags = anchored.to(torch.uint8)
+        group_anchored = torch.zeros_like(flags).scatter_reduce_(0, roots, flags, "amax").bool()
         a, b = roots.index_select(0, one), roots.index_select(0, two)
         apart = a != b
         best = torch.full_like(roots, none)
