@@ -5,10 +5,11 @@ Front-ends (image, tabular, text) supply three things: the original inputs, a
 flattened rows, and the interpretable representation ``X`` of every sample. The engine
 never knows which modality it serves.
 
-Row convention: the B examples x N samples are flattened example-major; row 0 of every
-example is the original input and is run first (it decides ``top_labels``), the other
-``B * (N - 1)`` rows run in chunks of ``batch_size``: flat row ``r`` is example
-``r // (N - 1)``, sample ``r % (N - 1) + 1``.
+Row convention: the B originals run first (they decide ``top_labels``), then the
+``B * (N - 1)`` perturbed rows, flattened example-major: perturbed row ``r`` is example
+``r // (N - 1)``, sample ``r % (N - 1) + 1``. Everything runs in chunks of ``batch_size``;
+the first chunk holds the originals and, when they leave room, the first perturbed rows,
+so explaining one image costs as many model calls as the bare model on its N inputs.
 """
 
 from __future__ import annotations
@@ -202,38 +203,41 @@ def score_samples(
     transform = output_fn(output)
     take = take or (lambda inputs, i, j: inputs[i:j])
     per = n_samples - 1
-    total = batch * per
-    bar = Progress(batch * n_samples, progress)
+    total = batch + batch * per  # the B originals first, then every perturbed row
+    bar = Progress(total, progress)
     grad = torch.enable_grad() if differentiable else torch.no_grad()
+    originals_out: list[Tensor] = []
+    chunks: list[Tensor] = []
+    buffer = None
+    n_outputs: int | None = None
     with grad:
-        first = [
-            transform(_call(model, take(originals, i, min(i + batch_size, batch)), validate))
-            for i in range(0, batch, batch_size)
-        ]
-        out0 = torch.cat(first) if len(first) > 1 else first[0]
-        bar.update(batch)
-        n_outputs = out0.shape[-1]
-        if target is None:
-            target = out0.detach().topk(top_labels or 1, dim=-1).indices
-        else:
-            target = target.to(device)
-            if validate and bool(((target < 0) | (target >= n_outputs)).any()):
-                raise ValueError(
-                    f"target must lie in [0, {n_outputs}) for a model with {n_outputs} outputs; "
-                    f"got values from {int(target.min())} to {int(target.max())}"
-                )
-        t = target.shape[1]
-        chunks: list[Tensor] = []
-        buffer = None
         for start in range(0, total, batch_size):
             stop = min(start + batch_size, total)
-            inputs = compose(start, stop, None if differentiable else buffer)
-            buffer = inputs
+            n_orig = max(0, min(stop, batch) - start)
+            if n_orig == 0:  # only perturbed rows: reuse the previous chunk's memory
+                inputs = compose(start - batch, stop - batch, None if differentiable else buffer)
+                buffer = inputs
+            elif stop <= batch:
+                inputs = take(originals, start, stop)
+            else:  # the originals' last rows share the first chunk with perturbed ones
+                parts = [take(originals, start, batch), compose(0, stop - batch, None)]
+                inputs = _concat(parts)
             out = transform(_call(model, inputs, validate, n_outputs))
-            rows = torch.arange(start, stop, device=device) // per
-            chunks.append(out.gather(1, target[rows]))
+            n_outputs = out.shape[-1]
+            if n_orig:
+                originals_out.append(out[:n_orig])
+                out = out[n_orig:]
+                if start + n_orig == batch:  # every original seen: the targets are known
+                    target = _resolve_target(
+                        target, torch.cat(originals_out), top_labels, validate, device
+                    )
+            if out.shape[0]:  # the originals came first, so the targets are known here
+                rows = torch.arange(start + n_orig - batch, stop - batch, device=device) // per
+                chunks.append(out.gather(1, _known(target)[rows]))
             bar.update(stop - start)
-        scores0 = out0.gather(1, target)[:, None, :]
+        target = _known(target)
+        t = target.shape[1]
+        scores0 = torch.cat(originals_out).gather(1, target)[:, None, :]
         rest = torch.cat(chunks).view(batch, per, t) if chunks else scores0[:, :0]
         scores = _at_least_float32(torch.cat([scores0, rest], 1))
     if validate and not torch.compiler.is_compiling():
@@ -246,6 +250,44 @@ def score_samples(
                 "check the model on perturbed inputs and the output= transform"
             )
     return Scores(scores, target)
+
+
+def _resolve_target(
+    target: Tensor | None,
+    out0: Tensor,
+    top_labels: int | None,
+    validate: bool,
+    device: torch.device,
+) -> Tensor:
+    """(B, T) targets: the given ones (range-checked), or the originals' top labels."""
+    if target is None:
+        return out0.detach().topk(top_labels or 1, dim=-1).indices
+    target = target.to(device)
+    n_outputs = out0.shape[-1]
+    if validate and bool(((target < 0) | (target >= n_outputs)).any()):
+        raise ValueError(
+            f"target must lie in [0, {n_outputs}) for a model with {n_outputs} outputs; "
+            f"got values from {int(target.min())} to {int(target.max())}"
+        )
+    return target
+
+
+def _known(target: Tensor | None) -> Tensor:
+    if target is None:  # pragma: no cover - the originals always run first
+        raise RuntimeError("targets are resolved from the originals before any other row")
+    return target
+
+
+def _concat(parts: list[Any]) -> Any:
+    """Concatenate model inputs along dim 0: tensors, dicts or tuples of tensors."""
+    first = parts[0]
+    if isinstance(first, Tensor):
+        return torch.cat(parts)
+    if isinstance(first, dict):
+        return {key: torch.cat([p[key] for p in parts]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(torch.cat(list(items)) for items in zip(*parts, strict=True))
+    raise TypeError(f"cannot concatenate model inputs of type {type(first).__name__}")
 
 
 def _call(
