@@ -68,3 +68,15 @@ def test_tabular(tmp_path):
 
 def test_text(tmp_path):
     _run("text.py", "--n-samples", "200", "--out", str(tmp_path / "o"), tmp_path=tmp_path)
+
+
+def test_readme_quickstart_runs(tmp_path, monkeypatch):
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    exp = namespace["exp"]
+    assert exp.coef.shape[:2] == (4, 2)
+    assert exp.attributions.shape == (4, 2, 64, 64)
+    assert (tmp_path / "explanations.pt").exists()

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from torchlime.functional.surrogate import (
+    FEATURE_SELECTION,
     ridge_from_moments,
     select_features,
     weighted_moments,
@@ -374,16 +375,32 @@ def fit_surrogate(
     )
 
 
-def check_n_samples(n_samples: int) -> None:
-    """Raise unless ``n_samples`` is an int >= 2 (the original plus one perturbation)."""
+def check_config(
+    *,
+    n_samples: int,
+    batch_size: int,
+    output: Output,
+    feature_selection: str,
+    max_features: int | None,
+    kernel_width: float | None,
+    alpha: float,
+) -> None:
+    """Validate the settings every explainer shares, at construction, naming the argument."""
     if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 2:
         raise ValueError(f"n_samples must be an int >= 2; got {n_samples!r}")
-
-
-def check_batch_size(batch_size: int) -> None:
-    """Raise unless ``batch_size`` is a positive int."""
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    output_fn(output)
+    if feature_selection not in FEATURE_SELECTION:
+        raise ValueError(
+            f"feature_selection must be one of {FEATURE_SELECTION}; got {feature_selection!r}"
+        )
+    if max_features is not None and max_features < 1:
+        raise ValueError(f"max_features must be >= 1 or None; got {max_features}")
+    if kernel_width is not None and kernel_width <= 0:
+        raise ValueError(f"kernel_width must be > 0; got {kernel_width}")
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0; got {alpha}")
 
 
 def new_generator(

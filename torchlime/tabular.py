@@ -33,7 +33,6 @@ from torch import Tensor, nn
 from torchlime import _engine
 from torchlime.explanation import TabularExplanation
 from torchlime.functional.kernels import exponential_kernel
-from torchlime.functional.surrogate import FEATURE_SELECTION
 
 __all__ = [
     "DISCRETIZERS",
@@ -633,27 +632,23 @@ class LimeTabular(nn.Module):
         validate: bool = True,
     ) -> None:
         super().__init__()
-        _engine.check_n_samples(n_samples)
-        _engine.check_batch_size(batch_size)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
         if output is None:
             output = "softmax" if mode == "classification" else "identity"
-        _engine.output_fn(output)
-        if feature_selection not in FEATURE_SELECTION:
-            raise ValueError(
-                f"feature_selection must be one of {FEATURE_SELECTION}; got {feature_selection!r}"
-            )
-        if max_features is not None and max_features < 1:
-            raise ValueError(f"max_features must be >= 1 or None; got {max_features}")
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0; got {alpha}")
+        _engine.check_config(
+            n_samples=n_samples,
+            batch_size=batch_size,
+            output=output,
+            feature_selection=feature_selection,
+            max_features=max_features,
+            kernel_width=kernel_width,
+            alpha=alpha,
+        )
         data = _check_training_data(training_data)
         d = data.shape[1]
         if kernel_width is None:
             kernel_width = 0.75 * math.sqrt(d)
-        if kernel_width <= 0:
-            raise ValueError(f"kernel_width must be > 0; got {kernel_width}")
         if feature_names is None:
             feature_names = [str(i) for i in range(d)]
         if len(feature_names) != d:

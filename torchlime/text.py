@@ -28,7 +28,6 @@ from torch import Tensor, nn
 from torchlime import _engine
 from torchlime.explanation import TextExplanation
 from torchlime.functional.kernels import lime_kernel
-from torchlime.functional.surrogate import FEATURE_SELECTION
 
 __all__ = ["LimeText", "TextFeatures", "remove_tokens", "sample_removals", "text_features"]
 
@@ -269,19 +268,15 @@ class LimeText(nn.Module):
         validate: bool = True,
     ) -> None:
         super().__init__()
-        _engine.check_n_samples(n_samples)
-        _engine.check_batch_size(batch_size)
-        _engine.output_fn(output)
-        if feature_selection not in FEATURE_SELECTION:
-            raise ValueError(
-                f"feature_selection must be one of {FEATURE_SELECTION}; got {feature_selection!r}"
-            )
-        if max_features is not None and max_features < 1:
-            raise ValueError(f"max_features must be >= 1 or None; got {max_features}")
-        if kernel_width <= 0:
-            raise ValueError(f"kernel_width must be > 0; got {kernel_width}")
-        if alpha < 0:
-            raise ValueError(f"alpha must be >= 0; got {alpha}")
+        _engine.check_config(
+            n_samples=n_samples,
+            batch_size=batch_size,
+            output=output,
+            feature_selection=feature_selection,
+            max_features=max_features,
+            kernel_width=kernel_width,
+            alpha=alpha,
+        )
         self.model = model
         self.bow = bow
         self.mask_id = mask_id
