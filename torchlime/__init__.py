@@ -1,6 +1,6 @@
 """torchlime: LIME for PyTorch, batched, on the input's device."""
 
-from torchlime import stability
+from torchlime import metrics, stability
 from torchlime.explanation import Explanation, ImageExplanation
 from torchlime.image import LimeImage
 from torchlime.segmentation import Grid
@@ -13,5 +13,6 @@ __all__ = [
     "ImageExplanation",
     "LimeImage",
     "__version__",
+    "metrics",
     "stability",
 ]
