@@ -214,6 +214,8 @@ def test_metrics_reject_mismatched_inputs():
         metrics.deletion_auc(model, x, torch.rand(2, 8), segments=segments)
     with pytest.raises(ValueError, match="segments must be"):
         metrics.deletion_auc(model, x, torch.rand(2, 16), segments=segments[:, :4])
+    with pytest.raises(ValueError, match="pass segments="):
+        metrics.deletion_auc(model, x, torch.rand(2, 16, 16), baseline="mean")
     with pytest.raises(ValueError, match="kind must be"):
         metrics.random_order_auc(model, x, kind="both")
 

@@ -86,6 +86,9 @@ def deletion_auc(
         segments: (B, H, W) int64 superpixel ids ``0..K_b-1`` (e.g. ``exp.segments``).
         baseline: what removed parts show (see :func:`~torchlime.image.make_fill`): 0 is
             black for [0, 1] images and the dataset mean for normalised ones (as RISE).
+            For a LIME explanation, the explainer's own fill (``"mean"``, superpixel level
+            only) tests the ranking against the perturbation it explains; black patches
+            are off the image distribution and can rank orders arbitrarily.
         step: pixels per step at the pixel level (default: one image row, W, as RISE).
         output: map from raw outputs to scores (``"softmax"``, ``"identity"``, ...).
         batch_size: perturbed images per model call.
@@ -450,6 +453,8 @@ def _auc(
     b = x.shape[0]
     h, w = x.shape[-2:]
     pixel_level = segments is None
+    if pixel_level and isinstance(baseline, str) and baseline == "mean":
+        raise ValueError('baseline="mean" fills superpixels with their mean: pass segments=')
     segments, k, n_features = _units(x, segments)
     attr, has_t = _attributions(attributions, x, k, not pixel_level, target)
     t = attr.shape[1]
