@@ -25,6 +25,7 @@ coefficients with the replicate (seed or bootstrap) dimension R first: ``(R, ...
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -246,7 +247,7 @@ def csi(
         tensor(0.5000)
     """
     _check_replicates(coef, "csi")
-    z = _normal_quantile(0.5 + confidence / 2, coef)
+    z = _normal_quantile(0.5 + confidence / 2)
     c, s = coef.movedim(0, -1), coef_std.movedim(0, -1)  # (..., K, R)
     low, high = c - z * s, c + z * s
     overlap = (low[..., :, None] <= high[..., None, :]) & (low[..., None, :] <= high[..., :, None])
@@ -428,7 +429,7 @@ def gap_test(
     finite = torch.isfinite(gap)
     boot = gaps(coef_boot)
     se = torch.where(finite, torch.where(finite, boot, 0.0).std(0), 0.0)
-    z = _normal_quantile(confidence, coef)
+    z = _normal_quantile(confidence)
     resolved = ~finite | (gap > z * se)
     n = n_samples.to(coef.dtype)[:, None]
     ratio = torch.where(gap > 0, z * se / torch.where(gap > 0, gap, 1.0), torch.inf)
@@ -1011,10 +1012,11 @@ def _average_ranks(values: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
     return torch.where(valid, ranks, 0.0), ties
 
 
-def _normal_quantile(p: float, like: Tensor) -> Tensor:
+def _normal_quantile(p: float) -> float:
+    """The standard normal quantile, a Python float (no tensor, no transfer)."""
     if not 0 < p < 1:
         raise ValueError(f"confidence must be in (0, 1); got a quantile {p}")
-    return torch.special.ndtri(torch.tensor(p, dtype=torch.float64)).to(like.dtype).to(like.device)
+    return statistics.NormalDist().inv_cdf(p)
 
 
 def _quantile(x: Tensor, q: float) -> Tensor:
