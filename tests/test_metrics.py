@@ -15,8 +15,8 @@ from torchlime import LimeImage, metrics
 from torchlime.segmentation import grid
 
 
-def _g(seed=0):
-    return torch.Generator().manual_seed(seed)
+def _g(seed=0, device="cpu"):
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 class RegionOracle(nn.Module):
@@ -31,26 +31,29 @@ class RegionOracle(nn.Module):
         return torch.stack([score, 1 - score], -1)
 
 
-def _oracle_setup():
-    x = torch.ones(2, 3, 16, 16)
+def _oracle_setup(device="cpu"):
+    x = torch.ones(2, 3, 16, 16, device=device)
     segments = grid(x, 4, 4)  # 16 superpixels of 4 x 4 pixels
     region = segments[0] == 5
-    return x, segments, RegionOracle(region), region
+    return x, segments, RegionOracle(region).to(device), region
 
 
-def test_oracle_deletion_near_zero_insertion_near_one_random_between():
-    x, segments, model, _ = _oracle_setup()
+def test_oracle_deletion_near_zero_insertion_near_one_random_between(device):
+    x, segments, model, _ = _oracle_setup(device)
     attr = 0.1 * torch.rand(2, 16, generator=_g(0))
     attr[:, 5] = 1.0  # the oracle's region first
+    attr = attr.to(device)
     kw = {"segments": segments, "output": "identity", "target": 0, "baseline": 0.0}
     deletion = metrics.deletion_auc(model, x, attr, **kw)
     insertion = metrics.insertion_auc(model, x, attr, **kw)
     # Curves [1, 0, ..., 0] and [0, 1, ..., 1] over 16 steps.
     assert_close(deletion, torch.full((2,), 0.5 / 16), rtol=0, atol=1e-6)
     assert_close(insertion, torch.full((2,), 1 - 0.5 / 16), rtol=0, atol=1e-6)
-    rand = metrics.random_order_auc(model, x, n_orders=40, generator=_g(1), kind="deletion", **kw)
+    rand = metrics.random_order_auc(
+        model, x, n_orders=40, generator=_g(1, device), kind="deletion", **kw
+    )
     rand_ins = metrics.random_order_auc(
-        model, x, n_orders=40, generator=_g(2), kind="insertion", **kw
+        model, x, n_orders=40, generator=_g(2, device), kind="insertion", **kw
     )
     assert rand.shape == (40, 2)
     # The region goes at a uniform step j: AUC (j - 1/2) / 16, 1/2 on average.
@@ -83,7 +86,7 @@ def _naive_curve(model, x, order_masks, fill, insert):
 
 
 @pytest.mark.parametrize("insert", [False, True])
-def test_superpixel_curves_equal_a_naive_loop(insert):
+def test_superpixel_curves_equal_a_naive_loop(insert, device):
     g = _g(4)
     x = torch.rand(2, 3, 12, 12, generator=g)
     segments = grid(x, 3, 4)
@@ -92,7 +95,15 @@ def test_superpixel_curves_equal_a_naive_loop(insert):
     attr = torch.randn(2, 2, 12, generator=g)
     target = torch.tensor([[0, 2], [1, 0]])
     metric = metrics.insertion_auc if insert else metrics.deletion_auc
-    got = metric(model, x, attr, target, segments=segments, baseline=0.3)
+    got = metric(
+        model.to(device),
+        x.to(device),
+        attr.to(device),
+        target.to(device),
+        segments=segments.to(device),
+        baseline=0.3,
+    ).cpu()
+    model = model.cpu()
     assert got.shape == (2, 2)
     for b in range(2):
         k = int(segments[b].max()) + 1
@@ -135,31 +146,36 @@ class SegmentLinear(nn.Module):
         return (cells * self.c).sum((-2, -1))[:, None]
 
 
-def test_faithfulness_correlation_is_one_for_the_true_contributions():
-    x = torch.ones(2, 3, 16, 16)
+def test_faithfulness_correlation_is_one_for_the_true_contributions(device):
+    x = torch.ones(2, 3, 16, 16, device=device)
     segments = grid(x, 4, 4)
     c = torch.randn(16, generator=_g(6))
-    model = SegmentLinear(c)
+    model = SegmentLinear(c).to(device)
     kw = {"segments": segments, "output": "identity", "baseline": 0.0, "n_runs": 30}
-    truth = c.expand(2, 16)
+    truth = c.expand(2, 16).to(device)
     assert_close(
-        metrics.faithfulness_correlation(model, x, truth, 0, generator=_g(7), **kw),
+        metrics.faithfulness_correlation(model, x, truth, 0, generator=_g(7, device), **kw),
         torch.ones(2),
         rtol=0,
         atol=1e-5,
     )
     assert_close(
-        metrics.faithfulness_correlation(model, x, -truth, 0, generator=_g(7), **kw),
+        metrics.faithfulness_correlation(model, x, -truth, 0, generator=_g(7, device), **kw),
         -torch.ones(2),
         rtol=0,
         atol=1e-5,
     )
     noise = metrics.faithfulness_correlation(
-        model, x, torch.randn(2, 16, generator=_g(8)), 0, generator=_g(9), **kw
+        model, x, torch.randn(2, 16, generator=_g(8)).to(device), 0, generator=_g(9, device), **kw
     )
     assert (noise.abs() < 0.9).all()
     both = metrics.faithfulness_correlation(
-        model, x, truth[:, None].expand(2, 2, 16), torch.zeros(2, 2, dtype=torch.long), **kw
+        model,
+        x,
+        truth[:, None].expand(2, 2, 16),
+        torch.zeros(2, 2, dtype=torch.long),
+        **kw,
+        generator=_g(10, device),
     )
     assert both.shape == (2, 2)
 

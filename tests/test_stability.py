@@ -21,8 +21,8 @@ from torchlime.functional import lime_kernel, sample_masks, weighted_ridge
 from torchlime.segmentation import grid
 
 
-def _g(seed=0):
-    return torch.Generator().manual_seed(seed)
+def _g(seed=0, device="cpu"):
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def _problem(b=2, n=150, k=6, t=2, seed=0):
@@ -140,10 +140,10 @@ def test_pairwise_metrics_reject_a_single_replicate():
 # --------------------------------------------------------------------------- bootstrap
 
 
-def test_bootstrap_weights_resample_rows_and_keep_the_original():
+def test_bootstrap_weights_resample_rows_and_keep_the_original(device):
     w = torch.rand(2, 41, generator=_g(6), dtype=torch.float64) + 0.1
     w[1, 31:] = 0  # padding rows of image 1
-    reps = stability.bootstrap_weights(w, 50, generator=_g(7))
+    reps = stability.bootstrap_weights(w.to(device), 50, generator=_g(7, device)).cpu()
     counts = reps / w.clamp(min=0.1)
     assert reps.shape == (50, 2, 41)
     assert torch.equal(reps[:, :, 0], w[:, 0].expand(50, 2))
@@ -154,28 +154,30 @@ def test_bootstrap_weights_resample_rows_and_keep_the_original():
     assert torch.equal(counts[:, 1, 1:31].sum(-1), torch.full((50,), 30.0, dtype=torch.float64))
 
 
-def test_bootstrap_weights_pairs_and_strata():
-    w = torch.ones(1, 21, dtype=torch.float64)
-    paired = stability.bootstrap_weights(w, 30, pairs=True, generator=_g(8))
+def test_bootstrap_weights_pairs_and_strata(device):
+    w = torch.ones(1, 21, dtype=torch.float64, device=device)
+    paired = stability.bootstrap_weights(w, 30, pairs=True, generator=_g(8, device)).cpu()
     assert torch.equal(paired[:, 0, 1::2], paired[:, 0, 2::2])
-    strata = torch.tensor([[0] + [1] * 8 + [2] * 12])
-    strat = stability.bootstrap_weights(w, 30, strata=strata, generator=_g(9))
+    strata = torch.tensor([[0] + [1] * 8 + [2] * 12], device=device)
+    strat = stability.bootstrap_weights(w, 30, strata=strata, generator=_g(9, device)).cpu()
     assert torch.equal(strat[:, 0, 1:9].sum(-1), torch.full((30,), 8.0, dtype=torch.float64))
     assert torch.equal(strat[:, 0, 9:].sum(-1), torch.full((30,), 12.0, dtype=torch.float64))
-    poisson = stability.bootstrap_weights(w, 4000, method="poisson", generator=_g(10))
+    poisson = stability.bootstrap_weights(w, 4000, method="poisson", generator=_g(10, device))
+    poisson = poisson.cpu()
     assert poisson[:, 0, 1:].mean().item() == pytest.approx(1.0, abs=0.01)
     assert poisson[:, 0, 1:].var().item() == pytest.approx(1.0, abs=0.05)
 
 
-def test_stability_report_equals_a_sklearn_bootstrap():
+def test_stability_report_equals_a_sklearn_bootstrap(device):
     masks, y, w = _problem(b=2, n=120, k=6, t=2, seed=11)
     n_features = torch.tensor([6, 5])
-    exp = _explanation(masks, y, w, n_features)
+    exp = _explanation(masks, y, w, n_features).to(device)
     r, top, conf = 25, 3, 0.9
     report = stability.stability_report(
-        exp, top, n_boot=r, confidence=conf, design="iid", generator=_g(12)
+        exp, top, n_boot=r, confidence=conf, design="iid", generator=_g(12, device)
     )
-    reps = stability.bootstrap_weights(w, r, generator=_g(12)).numpy()
+    report = type(report)(*(t.cpu() for t in report))
+    reps = stability.bootstrap_weights(w.to(device), r, generator=_g(12, device)).cpu().numpy()
     z1 = stats.norm.ppf(conf)
     for i, j in itertools.product(range(2), range(2)):
         kb = int(n_features[i])
@@ -277,9 +279,10 @@ def test_ridge_std_is_the_sandwich_estimator():
 # --------------------------------------------------------------------------- Bayesian ridge
 
 
-def test_bayesian_ridge_equals_sklearn_with_sample_weights():
+def test_bayesian_ridge_equals_sklearn_with_sample_weights(device):
     masks, y, w = _problem(b=2, n=150, k=7, t=2, seed=17)
-    fit = stability.bayesian_ridge(masks, y, w, n_iter=300)
+    fit = stability.bayesian_ridge(masks.to(device), y.to(device), w.to(device), n_iter=300)
+    fit = type(fit)(*(t.cpu() for t in fit))
     assert fit.coef.shape == fit.coef_std.shape == (2, 2, 7)
     for i, j in itertools.product(range(2), range(2)):
         X, yy, ww = masks[i].double().numpy(), y[i, :, j].numpy(), w[i].numpy()
@@ -318,12 +321,12 @@ def _images(b=2, size=24, seed=0):
     return (x + 0.05 * torch.rand(b, 3, size, size, generator=g)).clamp(0, 1)
 
 
-def test_kernel_width_sweep_equals_separate_fits():
-    x = _images()
+def test_kernel_width_sweep_equals_separate_fits(device):
+    x = _images().to(device)
     segments = grid(x, 4, 4)
-    model = PatchMLP(n_classes=4)
+    model = PatchMLP(n_classes=4).to(device)
     exp = LimeImage(model, n_samples=200, progress=False)(
-        x, top_labels=2, segments=segments, keep_samples=True, generator=_g(19)
+        x, top_labels=2, segments=segments, keep_samples=True, generator=_g(19, device)
     )
     widths = [0.1, 0.25, 0.6, 2.0]
     sweep = stability.kernel_width_sweep(exp, widths)
@@ -373,22 +376,22 @@ class _SegmentLinear(nn.Module):
         return (cells * self.weight).sum((-2, -1))[:, None]
 
 
-def test_auto_stops_when_resolved_and_reports_a_tie_at_the_budget():
-    x = torch.ones(2, 3, 24, 24)
+def test_auto_stops_when_resolved_and_reports_a_tie_at_the_budget(device):
+    x = torch.ones(2, 3, 24, 24, device=device)
     segments = grid(x, 4, 4)
     clear = torch.linspace(1.0, 0.0, 16)
-    model = _SegmentLinear(clear)
+    model = _SegmentLinear(clear).to(device)
     explainer = LimeImage(
         model, baseline=0.0, output="identity", n_samples="auto", max_samples=900, top_k=5,
         progress=False,
     )  # fmt: skip
-    exp = explainer(x[:1], 0, segments=segments[:1], generator=_g(21), keep_samples=True)
+    exp = explainer(x[:1], 0, segments=segments[:1], generator=_g(21, device), keep_samples=True)
     assert exp.resolved.tolist() == [[True]]
     assert exp.n_samples.tolist() == [explainer._first_round()]
     assert model.calls == exp.n_samples.sum().item()
     # Superpixels 4 and 5 tie exactly at the top-5 boundary of image 1, plus a small
     # interaction so that the fit is noisy: no budget resolves it.
-    tie = torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0, 1.0] + [0.0] * 10)
+    tie = torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0, 1.0] + [0.0] * 10, device=device)
 
     class Mixed(_SegmentLinear):
         def forward(self, x):
@@ -402,9 +405,9 @@ def test_auto_stops_when_resolved_and_reports_a_tie_at_the_budget():
 
     x2 = x.clone()
     x2[1, 1] = 0.2
-    model = Mixed(clear)
+    model = Mixed(clear).to(device)
     explainer.model = model
-    exp = explainer(x2, 0, segments=segments, generator=_g(22), keep_samples=True)
+    exp = explainer(x2, 0, segments=segments, generator=_g(22, device), keep_samples=True)
     assert exp.resolved.tolist() == [[True], [False]]
     assert exp.n_samples.tolist() == [explainer._first_round(), 900]
     assert model.calls == exp.n_samples.sum().item()  # no model call is wasted
@@ -414,17 +417,17 @@ def test_auto_stops_when_resolved_and_reports_a_tie_at_the_budget():
     alone = LimeImage(model, baseline=0.0, output="identity", n_samples=n0, progress=False)
     ref = alone(x2[:1], 0, segments=segments[:1], masks=exp.masks[:1, :n0])
     assert_close(exp.coef[0], ref.coef[0], rtol=1e-5, atol=1e-6)
-    report = stability.stability_report(exp, 5, generator=_g(23))
+    report = stability.stability_report(exp, 5, generator=_g(23, device))
     assert report.tie.tolist() == [[False], [True]]
 
 
 @pytest.mark.parametrize("sampler", ["paired", "stratified", "binomial"])
-def test_limeimage_samplers(sampler):
-    x = _images(b=2)
+def test_limeimage_samplers(sampler, device):
+    x = _images(b=2).to(device)
     segments = grid(x, 3, 3)
-    model = PatchMLP(n_classes=3)
+    model = PatchMLP(n_classes=3).to(device)
     exp = LimeImage(model, sampler=sampler, n_samples=101, progress=False)(
-        x, segments=segments, keep_samples=True, generator=_g(24)
+        x, segments=segments, keep_samples=True, generator=_g(24, device)
     )
     assert exp.masks[:, 0].all()
     if sampler == "paired":

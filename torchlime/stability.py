@@ -347,8 +347,9 @@ def bootstrap_weights(
         return weights.expand(n_boot, b, n).clone()
     first = 1 + block * torch.arange(n_units, device=device)  # (U,) first row of each unit
     unit = (torch.arange(1, n, device=device) - 1) // block  # (N - 1,) unit of each row
-    live = torch.zeros(b, n_units, device=device, dtype=torch.bool)
-    live.scatter_reduce_(1, unit.expand(b, -1), weights[:, 1:] > 0, "amax")
+    live = torch.zeros(b, n_units, device=device, dtype=torch.float64)
+    live.scatter_reduce_(1, unit.expand(b, -1), (weights[:, 1:] > 0).double(), "amax")
+    live = live > 0
     if method == "poisson":
         rate = live.to(torch.float64)[None].expand(n_boot, b, n_units).contiguous()
         counts = torch.poisson(rate, generator=generator)
