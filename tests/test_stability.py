@@ -297,6 +297,13 @@ def test_bayesian_ridge_equals_sklearn_with_sample_weights(device):
         assert fit.score[i, j].item() == pytest.approx(r2, abs=1e-9)
 
 
+def test_bayesian_ridge_stays_finite_with_fewer_samples_than_features():
+    masks, y, w = _problem(b=1, n=12, k=20, t=1, seed=19)
+    fit = stability.bayesian_ridge(masks, y, w)
+    assert torch.isfinite(fit.coef_std).all() and (fit.coef_std > 0).all()
+    assert (fit.noise_precision > 0).all()
+
+
 def test_bayesian_ridge_feature_mask_fits_only_those_columns():
     masks, y, w = _problem(b=1, n=150, k=6, t=2, seed=18)
     keep = torch.tensor([[[True, False, True, True, False, True], [True] * 3 + [False] * 3]])
@@ -430,6 +437,7 @@ def test_limeimage_samplers(sampler, device):
         x, segments=segments, keep_samples=True, generator=_g(24, device)
     )
     assert exp.masks[:, 0].all()
+    assert exp.n_samples.tolist() == [101, 101] and exp.resolved is None
     if sampler == "paired":
         assert torch.equal(exp.masks[:, 1::2], ~exp.masks[:, 2::2])
         assert stability._looks_paired(exp.masks, exp.weights, exp.n_features)

@@ -849,6 +849,11 @@ def bayesian_ridge(
     test, so no host sync. The posterior covariance ``(λ I + α XᵀWX)⁻¹`` gives each
     coefficient's standard deviation.
 
+    One guard differs from scikit-learn: the noise update's residual degrees of freedom
+    ``Σw - γ`` are floored at 0. They turn negative only when the weights sum to less than
+    the number of well-determined parameters (e.g. fewer samples than features with lime's
+    weights), where scikit-learn returns a negative precision and NaN deviations.
+
     Args:
         X: (..., N, K) bool or float design.
         y: (..., N, T) float targets.
@@ -910,7 +915,7 @@ def bayesian_ridge(
         c_rot, sse = update(noise, prior)
         gamma = (noise[..., None] * evals / (prior[..., None] + noise[..., None] * evals)).sum(-1)
         prior = (gamma + 2 * lambda_1) / ((c_rot**2).sum(-1) + 2 * lambda_2)
-        noise = (sw - gamma + 2 * alpha_1) / (sse + 2 * alpha_2)
+        noise = ((sw - gamma).clamp(min=0) + 2 * alpha_1) / (sse + 2 * alpha_2)
     c_rot, _ = update(noise, prior)
     coef = torch.where(mask, (evecs @ c_rot[..., None])[..., 0], 0.0)
     var = (evecs**2 / (noise[..., None] * evals + prior[..., None])[..., None, :]).sum(-1)
