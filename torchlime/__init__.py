@@ -1,5 +1,6 @@
 """torchlime: LIME for PyTorch, batched, on the input's device."""
 
+from torchlime import metrics, stability
 from torchlime.data import explain_dataset
 from torchlime.explanation import (
     Explanation,
@@ -28,4 +29,6 @@ __all__ = [
     "TextExplanation",
     "__version__",
     "explain_dataset",
+    "metrics",
+    "stability",
 ]

@@ -377,7 +377,7 @@ def fit_surrogate(
 
 def check_config(
     *,
-    n_samples: int,
+    n_samples: object,
     batch_size: int,
     output: Output,
     feature_selection: str,

@@ -49,7 +49,13 @@ class Explanation:
     scores: Tensor | None = None
     """(B, N, T) float32 model scores of the samples, when kept."""
     weights: Tensor | None = None
-    """(B, N) float sample weights, when kept."""
+    """(B, N) float sample weights, when kept (0 on the padding rows of ``n_samples="auto"``)."""
+    n_samples: Tensor | None = None
+    """(B,) int64 samples behind each example's fit, the original included (with
+    ``n_samples="auto"`` it differs per example; kept samples beyond it are padding)."""
+    resolved: Tensor | None = None
+    """(B, T) bool, with ``n_samples="auto"``: True when the top-k boundary was resolved
+    at the requested confidence, False when it is still a tie at the sample budget."""
 
     def __len__(self) -> int:
         return self.coef.shape[0]

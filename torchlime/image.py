@@ -13,12 +13,20 @@ from torchlime import _engine
 from torchlime.explanation import ImageExplanation
 from torchlime.functional.kernels import lime_kernel
 from torchlime.functional.perturb import compose, segment_mean
-from torchlime.functional.sampling import sample_masks
+from torchlime.functional.sampling import (
+    SAMPLERS,
+    binomial_masks,
+    paired_masks,
+    sample_masks,
+    stratified_masks,
+)
 from torchlime.segmentation import SLIC, relabel
+from torchlime.stability import adaptive_sampling
 
 __all__ = ["BASELINES", "LimeImage", "make_fill"]
 
 Segmenter = Callable[[Tensor], Tensor]
+Sampler = Callable[..., Tensor]  # sample_masks' signature: (B, N, K, *, generator, device)
 Baseline = str | float | Tensor | Callable[[Tensor, Tensor], Tensor]
 BASELINES = ("mean", "blur")
 
@@ -102,7 +110,21 @@ class LimeImage(nn.Module):
             default (``hide_color=None``), a number is lime's ``hide_color``.
         output: ``"softmax"`` (default, for classifiers), ``"identity"`` (regression,
             logits), ``"sigmoid"``, ``"log_softmax"``, or a callable ``(n, O) -> (n, O)``.
-        n_samples: N >= 2 samples per image, the original included (lime: 1000).
+        n_samples: N >= 2 samples per image, the original included (lime: 1000), or
+            ``"auto"``: sample in rounds until each image's top-``top_k`` boundary is
+            statistically resolved or ``max_samples`` is spent (S-LIME-style, see
+            :func:`~torchlime.stability.adaptive_sampling`); the explanation's
+            ``resolved`` then says, per image and target, which happened, and
+            ``n_samples`` how many samples each image used.
+        sampler: how masks are drawn: ``"bernoulli"`` (lime's), ``"paired"`` (each mask
+            followed by its complement), ``"stratified"`` (lime's law, stratified by the
+            number of kept superpixels), ``"binomial"`` (GLIME: the kernel folded into the
+            sampling, then a fit with unit weights), or a callable with
+            :func:`~torchlime.functional.sample_masks`' signature (weighted by lime's
+            kernel).
+        max_samples: with ``n_samples="auto"``, the budget of model calls per image.
+        top_k: with ``n_samples="auto"``, the size of the top set whose boundary is tested.
+        confidence: with ``n_samples="auto"``, the one-sided confidence of that test.
         batch_size: perturbed images per model call.
         kernel_width: width of lime's cosine kernel (0.25).
         alpha: ridge penalty of the surrogate (lime: 1).
@@ -129,7 +151,11 @@ class LimeImage(nn.Module):
         segmenter: Segmenter | None = None,
         baseline: Baseline = "mean",
         output: _engine.Output = "softmax",
-        n_samples: int = 1000,
+        n_samples: int | str = 1000,
+        sampler: str | Sampler = "bernoulli",
+        max_samples: int = 10_000,
+        top_k: int = 5,
+        confidence: float = 0.95,
         batch_size: int = 256,
         kernel_width: float = 0.25,
         alpha: float = 1.0,
@@ -140,8 +166,16 @@ class LimeImage(nn.Module):
         validate: bool = True,
     ) -> None:
         super().__init__()
+        if n_samples == "auto" and (not isinstance(max_samples, int) or max_samples < 3):
+            raise ValueError(f"max_samples must be an int >= 3; got {max_samples!r}")
+        if isinstance(sampler, str) and sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS} or a callable; got {sampler!r}")
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1; got {top_k}")
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1); got {confidence}")
         _engine.check_config(
-            n_samples=n_samples,
+            n_samples=max_samples if n_samples == "auto" else n_samples,
             batch_size=batch_size,
             output=output,
             feature_selection=feature_selection,
@@ -154,6 +188,10 @@ class LimeImage(nn.Module):
         self.baseline = baseline
         self.output = output
         self.n_samples = n_samples
+        self.sampler = sampler
+        self.max_samples = max_samples
+        self.top_k = top_k
+        self.confidence = confidence
         self.batch_size = batch_size
         self.kernel_width = kernel_width
         self.alpha = alpha
@@ -166,8 +204,15 @@ class LimeImage(nn.Module):
     def extra_repr(self) -> str:
         """Configuration shown in ``repr``."""
         return (
-            f"baseline={self.baseline!r}, output={self.output!r}, n_samples={self.n_samples}, "
-            f"batch_size={self.batch_size}, kernel_width={self.kernel_width}, "
+            f"baseline={self.baseline!r}, output={self.output!r}, n_samples={self.n_samples!r}, "
+            + (
+                f"max_samples={self.max_samples}, top_k={self.top_k}, "
+                f"confidence={self.confidence}, "
+                if self.n_samples == "auto"
+                else ""
+            )
+            + f"sampler={self.sampler!r}, batch_size={self.batch_size}, "
+            f"kernel_width={self.kernel_width}, "
             f"alpha={self.alpha}, feature_selection={self.feature_selection!r}, "
             f"max_features={self.max_features}"
         )
@@ -229,10 +274,14 @@ class LimeImage(nn.Module):
                     stacklevel=2,
                 )
         generator, seed = _engine.new_generator(generator, x.device)
+        auto = self.n_samples == "auto"
         if masks is None:
             k = int(n_segments.max())  # the one host sync: the padded feature count
-            masks = sample_masks(b, self.n_samples, k, generator=generator, device=x.device)
+            n0 = self._first_round() if auto else int(self.n_samples)
+            masks = self._sample(b, n0, k, n_segments, generator)
         else:  # K comes from the masks' shape: no host sync at all
+            if auto:
+                raise ValueError('masks= fixes the samples; n_samples="auto" draws them itself')
             masks = _check_masks(masks, b, x.device)
             k = masks.shape[2]
             if self.validate and bool((n_segments > k).any()):
@@ -240,8 +289,125 @@ class LimeImage(nn.Module):
                     f"masks must be (B, N, K) with K >= every image's superpixel count "
                     f"{n_segments.tolist()}; got K={k}"
                 )
-        n = masks.shape[1]
         fill = make_fill(x, segments, k, self.baseline)
+
+        with _engine.borrowed_eval(self.model, self.eval_mode):
+            result = self._score(x, x, fill, segments, masks, target_bt, top_labels, differentiable)
+            scores, weights, resolved = result.scores, None, None
+            n_used = torch.full((b,), masks.shape[1], dtype=torch.long, device=x.device)
+            if auto:
+
+                def draw(index: Tensor, n_extra: int) -> tuple[Tensor, Tensor]:
+                    # The sampler's row 0 is the original: draw one more and drop it. The
+                    # first new row goes in the place of the originals, so the engine's
+                    # extra model call on row 0 scores a new sample, not the image again.
+                    new = self._sample(len(index), n_extra + 1, k, n_segments[index], generator)
+                    new = new[:, 1:]
+                    xi, fi, si = x[index], fill[index], segments[index]
+                    first = compose(xi, fi, si, new[:, :1])[:, 0]
+                    target_i = result.target[index]
+                    more = self._score(first, xi, fi, si, new, target_i, None, differentiable)
+                    return new, more.scores
+
+                masks, scores, weights, resolved, n_used = adaptive_sampling(
+                    draw,
+                    lambda m, index: self._weigh(m, n_segments[index]),
+                    masks,
+                    scores,
+                    n_segments,
+                    k=self.top_k,
+                    max_samples=self.max_samples,
+                    confidence=self.confidence,
+                    alpha=self.alpha,
+                    design=self._design(),
+                    generator=generator,
+                )
+        if weights is None:
+            weights = self._weigh(masks, n_segments)
+        fit = _engine.fit_surrogate(
+            masks,
+            scores,
+            weights,
+            n_segments,
+            alpha=self.alpha,
+            feature_selection=self.feature_selection,
+            max_features=self.max_features,
+        )
+        return ImageExplanation(
+            coef=fit.coef,
+            intercept=fit.intercept,
+            score=fit.score,
+            local_pred=fit.local_pred,
+            model_pred=scores[:, 0],
+            target=result.target,
+            selected=fit.selected,
+            n_features=n_segments,
+            seed=torch.full((b,), seed, dtype=torch.long, device=x.device),
+            segments=segments,
+            masks=masks if keep_samples else None,
+            scores=scores if keep_samples else None,
+            weights=weights if keep_samples else None,
+            n_samples=n_used,
+            resolved=resolved,
+        )
+
+    def _first_round(self) -> int:
+        """``n_samples="auto"``: a quarter of the budget (at most 1000), odd so pairs align."""
+        return min(1000, max(self.max_samples // 4, 3)) | 1
+
+    def _sample(
+        self, b: int, n: int, k: int, n_valid: Tensor, generator: torch.Generator
+    ) -> Tensor:
+        """(b, n, k) masks from the configured sampler, row 0 all True."""
+        device = n_valid.device
+        if self.sampler == "bernoulli":
+            return sample_masks(b, n, k, generator=generator, device=device)
+        if self.sampler == "paired":
+            return paired_masks(b, n, k, n_valid=n_valid, generator=generator, device=device)
+        if self.sampler == "stratified":
+            return stratified_masks(b, n, k, n_valid=n_valid, generator=generator, device=device)
+        if self.sampler == "binomial":
+            return binomial_masks(
+                b,
+                n,
+                k,
+                kernel_width=self.kernel_width,
+                n_valid=n_valid,
+                generator=generator,
+                device=device,
+            )
+        masks = self.sampler(b, n, k, generator=generator, device=device)  # type: ignore[operator]
+        if not isinstance(masks, Tensor) or tuple(masks.shape) != (b, n, k):
+            got = tuple(masks.shape) if isinstance(masks, Tensor) else type(masks).__name__
+            raise ValueError(f"the sampler must return (B, N, K) = {(b, n, k)} masks; got {got}")
+        masks = masks.to(device=device, dtype=torch.bool)
+        masks[:, 0] = True
+        return masks
+
+    def _design(self) -> str:
+        """The sampler's design, as the bootstrap of ``n_samples="auto"`` must mimic it."""
+        paired_or_stratified = self.sampler in ("paired", "stratified")
+        return str(self.sampler) if paired_or_stratified else "iid"
+
+    def _weigh(self, masks: Tensor, n_valid: Tensor) -> Tensor:
+        """(B, N) sample weights: lime's kernel, or ones when the sampler folded it in."""
+        if self.sampler == "binomial":
+            return torch.ones(masks.shape[:2], dtype=torch.float64, device=masks.device)
+        return lime_kernel(masks, self.kernel_width, n_valid, dtype=torch.float64)
+
+    def _score(
+        self,
+        originals: Tensor,
+        x: Tensor,
+        fill: Tensor,
+        segments: Tensor,
+        masks: Tensor,
+        target: Tensor | None,
+        top_labels: int | None,
+        differentiable: bool,
+    ) -> _engine.Scores:
+        """Model scores (B, N, T) of ``masks``: row 0 is ``originals``, the rest composed."""
+        n = masks.shape[1]
 
         def compose_rows(start: int, stop: int, out: Tensor | None) -> Tensor:
             parts = [
@@ -259,46 +425,20 @@ class LimeImage(nn.Module):
                 compose(x[i], fill[i], segments[i], m, out=out[o0:o1].unsqueeze(0))
             return out
 
-        with _engine.borrowed_eval(self.model, self.eval_mode):
-            result = _engine.score_samples(
-                self.model,
-                x,
-                compose_rows,
-                batch=b,
-                n_samples=n,
-                target=target_bt,
-                top_labels=top_labels,
-                output=self.output,
-                batch_size=self.batch_size,
-                device=x.device,
-                progress=self.progress,
-                differentiable=differentiable,
-                validate=self.validate,
-            )
-        weights = lime_kernel(masks, self.kernel_width, n_segments, dtype=torch.float64)
-        fit = _engine.fit_surrogate(
-            masks,
-            result.scores,
-            weights,
-            n_segments,
-            alpha=self.alpha,
-            feature_selection=self.feature_selection,
-            max_features=self.max_features,
-        )
-        return ImageExplanation(
-            coef=fit.coef,
-            intercept=fit.intercept,
-            score=fit.score,
-            local_pred=fit.local_pred,
-            model_pred=result.scores[:, 0],
-            target=result.target,
-            selected=fit.selected,
-            n_features=n_segments,
-            seed=torch.full((b,), seed, dtype=torch.long, device=x.device),
-            segments=segments,
-            masks=masks if keep_samples else None,
-            scores=result.scores if keep_samples else None,
-            weights=weights if keep_samples else None,
+        return _engine.score_samples(
+            self.model,
+            originals,
+            compose_rows,
+            batch=x.shape[0],
+            n_samples=n,
+            target=target,
+            top_labels=top_labels,
+            output=self.output,
+            batch_size=self.batch_size,
+            device=x.device,
+            progress=self.progress,
+            differentiable=differentiable,
+            validate=self.validate,
         )
 
 

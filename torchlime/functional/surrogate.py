@@ -202,14 +202,22 @@ def ridge_from_moments(
         coef = _spd_solve(system, rhs, alpha)[..., 0]  # (..., T, K)
     intercept = moments.y_mean - (moments.x_mean[..., None, :] * coef).sum(-1)
     intercept = intercept if fit_intercept else torch.zeros_like(intercept)
-    explained = (coef * cross.mT).sum(-1)
-    quadratic = torch.einsum("...tk,...kl,...tl->...t", coef, gram, coef)
-    rss = (moments.yy - 2 * explained + quadratic).clamp(min=0)
+    score = _r2(moments, _rss(moments, coef))
+    return RidgeFit(coef, intercept.expand(coef.shape[:-1]), score)
+
+
+def _rss(moments: Moments, coef: Tensor) -> Tensor:
+    """(..., T) weighted residual sum of squares of coef (..., T, K), from the moments alone."""
+    explained = (coef * moments.cross.mT).sum(-1)
+    quadratic = torch.einsum("...tk,...kl,...tl->...t", coef, moments.gram, coef)
+    return (moments.yy - 2 * explained + quadratic).clamp(min=0)
+
+
+def _r2(moments: Moments, rss: Tensor) -> Tensor:
+    """Weighted R² as scikit-learn's ``r2_score`` (zero denominator: 1 if rss is 0, else 0)."""
     tss = moments.tss
     score = 1.0 - rss / torch.where(tss != 0, tss, 1.0)
-    # scikit-learn's r2_score: a zero denominator scores 1 for a perfect fit, else 0
-    score = torch.where(tss != 0, score, torch.where(rss == 0, 1.0, 0.0))
-    return RidgeFit(coef, intercept.expand(coef.shape[:-1]), score)
+    return torch.where(tss != 0, score, torch.where(rss == 0, 1.0, 0.0))
 
 
 def highest_weights(
