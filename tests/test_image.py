@@ -339,3 +339,23 @@ def test_progress_bar_only_when_asked(capsys):
     LimeImage(PatchMLP(), n_samples=40, batch_size=8, progress=False)(x)
     LimeImage(PatchMLP(), n_samples=40, batch_size=8)(x)  # not a terminal: silent
     assert capsys.readouterr().err == ""
+
+
+def test_channels_last_input_gives_the_same_explanation():
+    x = _photo_like(2, seed=9)
+    model = PatchMLP(n_classes=4)
+    seen = []
+
+    def spy(images):
+        seen.append(images.is_contiguous(memory_format=torch.channels_last))
+        return model(images)
+
+    explainer = LimeImage(spy, segmenter=Grid(4, 4), n_samples=64, batch_size=16, progress=False)
+    g = torch.Generator()
+    plain = explainer(x, top_labels=2, generator=g.manual_seed(0))
+    seen.clear()
+    last = explainer(
+        x.contiguous(memory_format=torch.channels_last), top_labels=2, generator=g.manual_seed(0)
+    )
+    assert all(seen[1:])  # every perturbed chunk follows the input's layout
+    assert_close(last.coef, plain.coef, rtol=1e-5, atol=1e-7)

@@ -138,7 +138,8 @@ class LimeImage(nn.Module):
 
     Example:
         >>> model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 4))
-        >>> explainer = LimeImage(model, n_samples=64, progress=False)
+        >>> from torchlime import Grid
+        >>> explainer = LimeImage(model, segmenter=Grid(8, 8), n_samples=64, progress=False)
         >>> exp = explainer(torch.rand(2, 3, 32, 32), generator=torch.Generator().manual_seed(0))
         >>> exp.coef.shape, exp.attributions.shape
         (torch.Size([2, 1, 64]), torch.Size([2, 1, 32, 32]))
@@ -418,8 +419,10 @@ class LimeImage(nn.Module):
                 return torch.cat(
                     [compose(x[i], fill[i], segments[i], m)[0] for i, m, _, _ in parts]
                 )
-            if out is None:  # the first chunk is the largest: later ones reuse its memory
-                out = x.new_empty(stop - start, *x.shape[1:])
+            if out is None:  # a full chunk: the engine hands it back for the next ones
+                # in x's memory format: a channels-last x gives the model channels-last chunks
+                layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
+                out = x.new_empty(stop - start, *x.shape[1:]).contiguous(memory_format=layout)
             out = out[: stop - start]
             for i, m, o0, o1 in parts:
                 compose(x[i], fill[i], segments[i], m, out=out[o0:o1].unsqueeze(0))
@@ -440,6 +443,14 @@ class LimeImage(nn.Module):
             differentiable=differentiable,
             validate=self.validate,
         )
+
+
+def _is_channels_last(x: Tensor) -> bool:
+    return (
+        x.shape[1] > 1
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and not (x.is_contiguous())
+    )
 
 
 def _check_images(x: Any) -> Tensor:

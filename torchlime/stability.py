@@ -488,10 +488,10 @@ def stability_report(
 
     Example:
         >>> from torch import nn
-        >>> from torchlime import LimeImage
+        >>> from torchlime import Grid, LimeImage
         >>> model = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(12, 3))
         >>> g = torch.Generator().manual_seed(0)
-        >>> exp = LimeImage(model, n_samples=200, progress=False)(
+        >>> exp = LimeImage(model, segmenter=Grid(8, 8), n_samples=200, progress=False)(
         ...     torch.rand(1, 3, 16, 16, generator=g), keep_samples=True, generator=g)
         >>> report = stability_report(exp, k=3, generator=g)
         >>> report.coef_std.shape, report.jaccard.shape, report.tie.dtype
@@ -577,9 +577,9 @@ def seed_stability(
 
     Example:
         >>> from torch import nn
-        >>> from torchlime import LimeImage
+        >>> from torchlime import Grid, LimeImage
         >>> model = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(12, 3))
-        >>> explainer = LimeImage(model, n_samples=100, progress=False)
+        >>> explainer = LimeImage(model, segmenter=Grid(8, 8), n_samples=100, progress=False)
         >>> g = torch.Generator().manual_seed(0)
         >>> s = seed_stability(explainer, torch.rand(2, 3, 16, 16, generator=g), n_seeds=3,
         ...                    generator=g)
@@ -814,9 +814,9 @@ def kernel_width_sweep(
 
     Example:
         >>> from torch import nn
-        >>> from torchlime import LimeImage
+        >>> from torchlime import Grid, LimeImage
         >>> model = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(12, 3))
-        >>> exp = LimeImage(model, n_samples=100, progress=False)(
+        >>> exp = LimeImage(model, segmenter=Grid(8, 8), n_samples=100, progress=False)(
         ...     torch.rand(1, 3, 16, 16), keep_samples=True)
         >>> kernel_width_sweep(exp, [0.1, 0.25, 1.0]).score.shape
         torch.Size([3, 1, 1])

@@ -109,8 +109,11 @@ def weighted_ridge(
     if solve_dtype not in (torch.float32, torch.float64):
         raise ValueError(f"solve_dtype must be torch.float32 or torch.float64; got {solve_dtype}")
     out_dtype = torch.promote_types(y.dtype, torch.float32)
+    mask = _feature_mask(feature_mask, X.shape[-1], X.ndim, y.shape[-1], device=X.device)
+    if mask.ndim < X.ndim:  # (..., K): shared by every target
+        mask = mask[..., None, :]
     moments = weighted_moments(X, y, weight, fit_intercept, dtype=solve_dtype)
-    fit = ridge_from_moments(moments, alpha, feature_mask=feature_mask, fit_intercept=fit_intercept)
+    fit = ridge_from_moments(moments, alpha, feature_mask=mask, fit_intercept=fit_intercept)
     return RidgeFit(*(field.to(out_dtype) for field in fit))
 
 
@@ -173,7 +176,8 @@ def ridge_from_moments(
     Args:
         moments: from :func:`weighted_moments`.
         alpha: L2 penalty >= 0 (see :func:`weighted_ridge`).
-        feature_mask: (..., K) or (..., T, K) bool features to use; ``None``: all.
+        feature_mask: (..., T, K) bool features to use per target, or (..., 1, K) for one
+            set shared by every target (one factorisation for all); ``None``: all.
         fit_intercept: whether ``moments`` were centred (adds the intercept).
 
     Returns:
@@ -187,14 +191,27 @@ def ridge_from_moments(
     """
     gram, cross = moments.gram, moments.cross
     k, t = gram.shape[-1], cross.shape[-1]
-    mask = _feature_mask(feature_mask, k, gram.ndim, t, device=gram.device)
-    if mask.ndim == gram.ndim - 1:  # shared by all targets: (..., K)
+    if feature_mask is None:
+        feature_mask = torch.ones(1, k, dtype=torch.bool, device=gram.device)
+    if (
+        feature_mask.dtype != torch.bool
+        or feature_mask.ndim < 2
+        or feature_mask.shape[-1] != k
+        or feature_mask.shape[-2] not in (1, t)
+    ):
+        raise ValueError(
+            f"feature_mask must be bool (..., T, K) or (..., 1, K) with T={t}, K={k}; got "
+            f"{feature_mask.dtype} of shape {tuple(feature_mask.shape)}"
+        )
+    if feature_mask.shape[-2] == 1:  # shared by all targets: one system, T right-hand sides
+        mask = feature_mask[..., 0, :]
         pair = mask[..., :, None] & mask[..., None, :]
         a = torch.where(mask, alpha, 1.0).to(gram.dtype)
         system = torch.where(pair, gram, 0.0) + torch.diag_embed(a)
         rhs = torch.where(mask[..., None], cross, 0.0)
         coef = _spd_solve(system, rhs, alpha).mT  # (..., T, K)
     else:  # per target: (..., T, K)
+        mask = feature_mask
         pair = mask[..., :, None] & mask[..., None, :]  # (..., T, K, K)
         a = torch.where(mask, alpha, 1.0).to(gram.dtype)
         system = torch.where(pair, gram[..., None, :, :], 0.0) + torch.diag_embed(a)
@@ -257,7 +274,7 @@ def highest_weights(
         feature_mask, X.shape[-1], X.ndim, y.shape[-1], shared_only=True, device=X.device
     )
     moments = moments if moments is not None else weighted_moments(X, y, weight)
-    fit = ridge_from_moments(moments, alpha=0.01, feature_mask=mask)
+    fit = ridge_from_moments(moments, alpha=0.01, feature_mask=mask[..., None, :])
     x0 = X[..., 0, :].to(fit.coef.dtype)
     strength = torch.where(mask[..., None, :], (fit.coef * x0[..., None, :]).abs(), -1.0)
     order = strength.sort(dim=-1, descending=True, stable=True).indices
