@@ -86,6 +86,7 @@ def _dense(local_exp, k):
 def test_equals_lime_for_every_top_label(discretizer, device):
     data, labels = _table()
     model = _mlp()
+    cpu_model = copy.deepcopy(model)  # lime's side keeps its own copy on the CPU
     rows, n, top = data[:3], 400, 2
     explainer = LimeTabular(
         model,
@@ -98,7 +99,6 @@ def test_equals_lime_for_every_top_label(discretizer, device):
         progress=False,
     ).to(device)
     refs, samples = [], []
-    cpu_model = copy.deepcopy(model)  # lime's side keeps its own copy on the CPU
     for i in range(3):
         lime = _lime(data, labels, discretizer, seed=10 + i)
         ref, seen = _explain_recording(
