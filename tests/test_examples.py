@@ -80,3 +80,9 @@ def test_readme_quickstart_runs(tmp_path, monkeypatch):
     assert exp.coef.shape[:2] == (4, 2)
     assert exp.attributions.shape == (4, 2, 64, 64)
     assert (tmp_path / "explanations.pt").exists()
+
+
+def test_evaluation(tmp_path):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    stdout = _run("evaluation.py", "--n-samples", "16", tmp_path=tmp_path)
+    assert "deletion" in stdout.lower()
