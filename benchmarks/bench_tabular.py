@@ -13,49 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import subprocess
-import time
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
+from common import metadata, timed
 from sklearn.datasets import load_breast_cancer
 from torch import nn
 
 import torchlime
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn: Callable[[], Any], device: torch.device) -> float:
-    sync(device)
-    start = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - start
-
-
-def metadata(device: torch.device) -> dict[str, Any]:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
-    return {
-        "torch": torch.__version__,
-        "device": str(device),
-        "device_name": name or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "cpus": os.cpu_count(),
-        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "commit": commit,
-    }
 
 
 class MLP(nn.Module):

@@ -56,6 +56,7 @@ def metadata(device: torch.device) -> dict[str, Any]:
         "device_name": name or platform.machine(),
         "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "commit": commit,
     }
 
