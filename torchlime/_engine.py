@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from torchlime.functional.sampling import resolve_generator
 from torchlime.functional.surrogate import (
     FEATURE_SELECTION,
     ridge_from_moments,
@@ -408,12 +409,7 @@ def new_generator(
 ) -> tuple[torch.Generator, int]:
     """The call's generator and the seed to record (-1 when the caller brought their own)."""
     if generator is not None:
-        if generator.device.type != device.type:
-            raise ValueError(
-                f"generator lives on {generator.device} but the input is on {device}; "
-                f"pass torch.Generator(device={str(device)!r})"
-            )
-        return generator, -1
+        return resolve_generator(generator, device)[0], -1
     import secrets
 
     seed = secrets.randbits(63)

@@ -30,6 +30,7 @@ from torch import Tensor
 
 from torchlime import _engine
 from torchlime.functional.perturb import compose
+from torchlime.functional.sampling import resolve_generator
 from torchlime.image import Baseline, make_fill
 from torchlime.stability import _average_ranks
 
@@ -624,6 +625,4 @@ def _check_segments(segments: Tensor, x: Tensor) -> Tensor:
 
 
 def _generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator:
-    from torchlime.stability import _generator as make
-
-    return make(generator, device)
+    return resolve_generator(generator, device)[0]

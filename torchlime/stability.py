@@ -34,6 +34,7 @@ from torch import Tensor
 
 from torchlime.explanation import Explanation
 from torchlime.functional.kernels import cosine_distance, exponential_kernel
+from torchlime.functional.sampling import resolve_generator
 from torchlime.functional.surrogate import (
     RidgeFit,
     _r2,
@@ -952,15 +953,7 @@ def _samples(exp: Any, where: str) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def _generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator:
-    if generator is None:
-        generator = torch.Generator(device=device)
-        generator.seed()
-    elif generator.device.type != device.type:
-        raise ValueError(
-            f"generator lives on {generator.device} but the data is on {device}; "
-            f"pass torch.Generator(device={str(device)!r})"
-        )
-    return generator
+    return resolve_generator(generator, device)[0]
 
 
 def _valid(coef: Tensor, n_features: Tensor | None, lead: int = 0) -> Tensor:

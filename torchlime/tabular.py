@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torchlime import _engine
 from torchlime.explanation import TabularExplanation
 from torchlime.functional.kernels import exponential_kernel
+from torchlime.functional.sampling import resolve_generator
 
 __all__ = [
     "DISCRETIZERS",
@@ -329,9 +330,7 @@ def sample_tabular(
         >>> s.values.shape, s.X.dtype, bool(s.X[:, 0].all())
         (torch.Size([2, 10, 3]), torch.bool, True)
     """
-    if generator is None:
-        generator = torch.Generator(device=x.device)
-        generator.seed()
+    generator, _ = resolve_generator(generator, x.device)
     b, d = x.shape
     per = n_samples - 1
     plan = _plan(stats, x, sample_around_instance)

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from torchlime import _engine
 from torchlime.explanation import TextExplanation
 from torchlime.functional.kernels import lime_kernel
+from torchlime.functional.sampling import resolve_generator
 
 __all__ = ["LimeText", "TextFeatures", "remove_tokens", "sample_removals", "text_features"]
 
@@ -133,10 +134,7 @@ def sample_removals(
         >>> masks.shape, masks[:, 0].all().item(), (~masks[:, 1:]).sum(-1).ge(1).all().item()
         (torch.Size([2, 4, 5]), True, True)
     """
-    device = n_features.device
-    if generator is None:
-        generator = torch.Generator(device=device)
-        generator.seed()
+    generator, device = resolve_generator(generator, n_features.device)
     b = n_features.shape[0]
     k = int(n_features.max()) if k_max is None else k_max
     counts = n_features.to(torch.float64)[:, None]

@@ -137,3 +137,19 @@ def test_samplers_reject_bad_arguments():
         binomial_masks(1, 5, 3, kernel_width=0)
     with pytest.raises(ValueError, match="distance must be"):
         binomial_masks(1, 5, 3, distance="manhattan")
+
+
+def test_a_generator_on_another_device_is_refused_by_every_random_function():
+    from torchlime.functional.sampling import resolve_generator
+    from torchlime.text import sample_removals
+
+    cpu = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="generator lives on cpu but the data is on meta"):
+        resolve_generator(cpu, "meta")
+    with pytest.raises(ValueError, match="generator lives on cpu"):
+        sample_masks(2, 3, 4, generator=cpu, device="meta")
+    with pytest.raises(ValueError, match="generator lives on cpu"):
+        sample_removals(torch.tensor([3, 2], device="meta"), 5, 3, generator=cpu)
+    generator, device = resolve_generator(None, None)  # a fresh one, seeded by the OS
+    assert device.type == "cpu"
+    assert generator.device.type == "cpu"

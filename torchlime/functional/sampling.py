@@ -54,32 +54,32 @@ def sample_masks(
             "sample_masks needs batch >= 0, n_samples >= 1 and n_features >= 1; "
             f"got batch={batch}, n_samples={n_samples}, n_features={n_features}"
         )
-    generator, device = _generator_for(generator, device)
+    generator, device = resolve_generator(generator, device)
     masks = torch.rand(batch, n_samples, n_features, generator=generator, device=device) < 0.5
     masks[:, 0] = True
     return masks
 
 
-def _generator_for(
+def resolve_generator(
     generator: torch.Generator | None, device: torch.device | str | None
 ) -> tuple[torch.Generator, torch.device]:
-    """Resolve a (generator, device) pair, making a freshly seeded generator when none is given."""
+    """The (generator, device) a random function uses: every module resolves it here.
+
+    ``None`` makes a generator on ``device`` (CPU by default) seeded by the operating system,
+    never from the global RNG; a given generator must live on ``device``'s type.
+    """
     if generator is None:
         device = torch.device("cpu" if device is None else device)
         generator = torch.Generator(device=device)
         generator.seed()
         return generator, device
     device = generator.device if device is None else torch.device(device)
-    if _device_type(generator.device) != _device_type(device):
+    if generator.device.type != device.type:
         raise ValueError(
-            f"generator lives on {generator.device} but the samples are made on {device}; "
+            f"generator lives on {generator.device} but the data is on {device}; "
             f"pass torch.Generator(device={str(device)!r})"
         )
     return generator, device
-
-
-def _device_type(device: torch.device | str) -> str:
-    return torch.device(device).type
 
 
 # --------------------------------------------------------------------------- other samplers
@@ -127,7 +127,7 @@ def paired_masks(
         (True, True)
     """
     _check_sizes(batch, n_samples, n_features, "paired_masks")
-    generator, device = _generator_for(generator, device)
+    generator, device = resolve_generator(generator, device)
     valid = _valid_columns(batch, n_features, n_valid, device)
     pairs, odd = divmod(n_samples - 1, 2)
     z = torch.rand(batch, pairs + odd, n_features, generator=generator, device=device) < 0.5
@@ -172,7 +172,7 @@ def stratified_masks(
         [0, 1, 1, 1, 2, 2, 2, 3]
     """
     _check_sizes(batch, n_samples, n_features, "stratified_masks")
-    generator, device = _generator_for(generator, device)
+    generator, device = resolve_generator(generator, device)
     k_b = _n_valid(batch, n_features, n_valid, device)
     j = torch.arange(n_features + 1, device=device, dtype=torch.float64)
     log_p = _log_binomial(k_b[:, None], j) - k_b[:, None] * math.log(2.0)
@@ -234,7 +234,7 @@ def binomial_masks(
         raise ValueError(f"kernel_width must be > 0; got {kernel_width}")
     if distance not in ("cosine", "euclidean"):
         raise ValueError(f"distance must be 'cosine' or 'euclidean'; got {distance!r}")
-    generator, device = _generator_for(generator, device)
+    generator, device = resolve_generator(generator, device)
     k_b = _n_valid(batch, n_features, n_valid, device)
     log_p = count_log_prob(k_b, n_features, kernel_width, distance)
     counts = torch.multinomial(log_p.exp(), n_samples - 1, replacement=True, generator=generator)
