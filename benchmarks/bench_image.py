@@ -28,7 +28,10 @@ NAMES = ["astronaut", "chelsea", "coffee", "rocket"]
 # lime hands the model (n, H, W, C) arrays; permuted to NCHW they are channels-last in
 # memory, which oneDNN convolutions run faster on a CPU. --channels-last gives the floor
 # and torchlime the same layout (torchlime's chunks follow x's memory format).
-CHANNELS_LAST = False
+
+
+def channels_last(x: torch.Tensor) -> bool:
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 def segments_for(x: torch.Tensor) -> torch.Tensor:
@@ -41,7 +44,8 @@ def segments_for(x: torch.Tensor) -> torch.Tensor:
 
 def floor(model, x, n_samples, batch_size, device):
     total = x.shape[0] * n_samples
-    layout = torch.channels_last if CHANNELS_LAST else torch.contiguous_format
+    # the same memory layout as x, like torchlime's chunks
+    layout = torch.channels_last if channels_last(x) else torch.contiguous_format
     chunk = x[:1].expand(batch_size, -1, -1, -1).contiguous(memory_format=layout)
 
     def run():
@@ -57,8 +61,6 @@ def with_torchlime(model, x, segments, n_samples, batch_size, device):
         model, n_samples=n_samples, batch_size=batch_size, progress=False
     )
     x, segments = x.to(device), segments.to(device)
-    if CHANNELS_LAST:
-        x = x.contiguous(memory_format=torch.channels_last)
     return lambda: explainer(x, segments=segments, top_labels=1)
 
 
@@ -131,8 +133,6 @@ def main() -> None:
     )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    global CHANNELS_LAST
-    CHANNELS_LAST = args.channels_last
     device = torch.device(args.device)
     meta = metadata(device)
     print(f"# bench_image: {meta}")
@@ -155,6 +155,8 @@ def main() -> None:
         model = model.eval().to(device)
         for b in args.batches:
             x = photos([NAMES[i % len(NAMES)] for i in range(b)])
+            if args.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             segments = segments_for(x)
             makers = {
                 "floor": floor,
