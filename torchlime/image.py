@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from torchlime import _engine
+from torchlime import _checks, _engine
 from torchlime.explanation import ImageExplanation
 from torchlime.functional.kernels import lime_kernel
 from torchlime.functional.perturb import compose, segment_mean
@@ -259,14 +258,14 @@ class LimeImage(nn.Module):
                 NaN/inf scores (naming how many samples).
             TypeError: for non-float images or non-integer targets.
         """
-        x = _check_images(x)
+        x = _checks.images(x)
         b = x.shape[0]
         target_bt = _engine.normalise_target(target, top_labels, b)
         if segments is None:
-            segments = _check_segments(self.segmenter(x), x, "the segmenter's output")
+            segments = _checks.segments(self.segmenter(x), x, "the segmenter's output")
             segments, n_segments = relabel(segments)
         else:
-            raw = _check_segments(segments, x, "segments").to(x.device)
+            raw = _checks.segments(segments, x).to(x.device)
             segments, n_segments = relabel(raw)
             if self.validate and not torch.equal(segments, raw):
                 warnings.warn(
@@ -283,7 +282,7 @@ class LimeImage(nn.Module):
         else:  # K comes from the masks' shape: no host sync at all
             if auto:
                 raise ValueError('masks= fixes the samples; n_samples="auto" draws them itself')
-            masks = _check_masks(masks, b, x.device)
+            masks = _checks.masks(masks, b, x.device)
             k = masks.shape[2]
             if self.validate and bool((n_segments > k).any()):
                 raise ValueError(
@@ -451,46 +450,3 @@ def _is_channels_last(x: Tensor) -> bool:
         and x.is_contiguous(memory_format=torch.channels_last)
         and not (x.is_contiguous())
     )
-
-
-def _check_images(x: Any) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a (B, C, H, W) tensor; got {type(x).__name__}")
-    if x.ndim != 4:
-        hint = " (add a batch dimension: x[None])" if x.ndim == 3 else ""
-        raise ValueError(f"x must be (B, C, H, W); got shape {tuple(x.shape)}{hint}")
-    if not x.is_floating_point():
-        raise TypeError(
-            f"x must be a floating-point tensor; got {x.dtype} (convert with x.float() / 255)"
-        )
-    if x.shape[1] > 4 and x.shape[-1] in (1, 3, 4):
-        raise ValueError(
-            f"x must be channels-first (B, C, H, W); got shape {tuple(x.shape)}, which looks "
-            "channels-last: use x.permute(0, 3, 1, 2)"
-        )
-    if x.shape[0] == 0 or x.shape[-1] == 0 or x.shape[-2] == 0:
-        raise ValueError(f"x must hold at least one non-empty image; got shape {tuple(x.shape)}")
-    return x
-
-
-def _check_segments(segments: Any, x: Tensor, name: str) -> Tensor:
-    expected = (x.shape[0], *x.shape[2:])
-    if not isinstance(segments, Tensor) or tuple(segments.shape) != expected:
-        got = tuple(segments.shape) if isinstance(segments, Tensor) else type(segments).__name__
-        raise ValueError(f"{name} must be (B, H, W) = {expected}; got {got}")
-    if segments.is_floating_point() or segments.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer ids; got dtype {segments.dtype}")
-    return segments
-
-
-def _check_masks(masks: Any, b: int, device: torch.device) -> Tensor:
-    if not isinstance(masks, Tensor) or masks.ndim != 3 or masks.shape[0] != b:
-        got = tuple(masks.shape) if isinstance(masks, Tensor) else type(masks).__name__
-        raise ValueError(f"masks must be (B, N, K) with B={b}; got {got}")
-    if masks.shape[1] < 2:
-        raise ValueError(
-            f"masks need N >= 2 samples (the original and one perturbation); got {masks.shape[1]}"
-        )
-    masks = masks.to(device=device, dtype=torch.bool).clone()
-    masks[:, 0] = True
-    return masks

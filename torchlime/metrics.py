@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from torchlime import _engine
+from torchlime import _checks, _engine
 from torchlime.functional.perturb import compose
 from torchlime.functional.sampling import resolve_generator
 from torchlime.image import Baseline, make_fill
@@ -206,11 +206,11 @@ def random_order_auc(
         raise ValueError(f"kind must be 'deletion' or 'insertion'; got {kind!r}")
     if n_orders < 1:
         raise ValueError(f"n_orders must be >= 1; got {n_orders}")
-    x = _check_images(x)
+    x = _checks.images(x)
     b = x.shape[0]
     generator = _generator(generator, x.device)
     if segments is not None:
-        k = int(_check_segments(segments, x).max()) + 1
+        k = int(_checks.segments(segments, x).max()) + 1
         shape: tuple[int, ...] = (n_orders * b, k)
     else:
         shape = (n_orders * b, *x.shape[-2:])
@@ -287,7 +287,7 @@ def faithfulness_correlation(
     """
     if n_runs < 2:
         raise ValueError(f"n_runs must be >= 2; got {n_runs}")
-    x = _check_images(x)
+    x = _checks.images(x)
     b = x.shape[0]
     per_feature = segments is not None
     segments, k, n_features = _units(x, segments)
@@ -450,7 +450,7 @@ def _auc(
     insert: bool,
 ) -> Tensor:
     """Area under the deletion (insertion) curve, (B, T) or (B,)."""
-    x = _check_images(x)
+    x = _checks.images(x)
     b = x.shape[0]
     h, w = x.shape[-2:]
     pixel_level = segments is None
@@ -517,7 +517,7 @@ def _units(x: Tensor, segments: Tensor | None) -> tuple[Tensor, int, Tensor]:
     if segments is None:
         pixels = torch.arange(h * w, device=x.device).view(1, h, w).expand(b, h, w)
         return pixels, h * w, torch.full((b,), h * w, dtype=torch.long, device=x.device)
-    segments = _check_segments(segments, x).to(x.device).long()
+    segments = _checks.segments(segments, x).to(x.device).long()
     n_features = segments.flatten(1).amax(1) + 1
     return segments, int(n_features.max()), n_features
 
@@ -605,23 +605,6 @@ def _pearson(a: Tensor, b: Tensor, valid: Tensor | None = None) -> Tensor:
     bc = (b - (b * m).sum(-1, keepdim=True) / n) * m
     den = ((ac**2).sum(-1) * (bc**2).sum(-1)).sqrt()
     return torch.where(den > 0, (ac * bc).sum(-1) / torch.where(den > 0, den, 1.0), 0.0)
-
-
-def _check_images(x: Any) -> Tensor:
-    if not isinstance(x, Tensor) or x.ndim != 4 or not x.is_floating_point():
-        got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x must be a float (B, C, H, W) tensor; got {got}")
-    return x
-
-
-def _check_segments(segments: Tensor, x: Tensor) -> Tensor:
-    expected = (x.shape[0], *x.shape[-2:])
-    if not isinstance(segments, Tensor) or tuple(segments.shape) != expected:
-        got = tuple(segments.shape) if isinstance(segments, Tensor) else type(segments).__name__
-        raise ValueError(f"segments must be (B, H, W) = {expected}; got {got}")
-    if segments.is_floating_point() or segments.dtype == torch.bool:
-        raise TypeError(f"segments must hold integer ids; got dtype {segments.dtype}")
-    return segments
 
 
 def _generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator:

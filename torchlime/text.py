@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from torchlime import _engine
+from torchlime import _checks, _engine
 from torchlime.explanation import TextExplanation
 from torchlime.functional.kernels import lime_kernel
 from torchlime.functional.sampling import resolve_generator
@@ -353,7 +353,7 @@ class LimeText(nn.Module):
         if masks is None:
             masks = sample_removals(feats.n_features, self.n_samples, k, generator=generator)
         else:
-            masks = _check_masks(masks, b, k, ids.device)
+            masks = _checks.masks(masks, b, ids.device, k)
         n = masks.shape[1]
         weights = lime_kernel(
             masks, self.kernel_width / 100.0, feats.n_features, dtype=torch.float64
@@ -464,23 +464,3 @@ def _check_tokens(input_ids: Any, attention_mask: Any) -> tuple[Tensor, Tensor]:
             f"attention_mask must be (B, L) = {tuple(input_ids.shape)} like input_ids; got {got}"
         )
     return input_ids.long(), attention_mask.to(input_ids.device)
-
-
-def _check_masks(masks: Any, b: int, k: int, device: torch.device) -> Tensor:
-    if (
-        not isinstance(masks, Tensor)
-        or masks.ndim != 3
-        or masks.shape[0] != b
-        or masks.shape[2] != k
-    ):
-        got = tuple(masks.shape) if isinstance(masks, Tensor) else type(masks).__name__
-        raise ValueError(
-            f"masks must be (B, N, K) = ({b}, N, {k}) with K the largest feature count; got {got}"
-        )
-    if masks.shape[1] < 2:
-        raise ValueError(
-            f"masks need N >= 2 samples (the original and one perturbation); got {masks.shape[1]}"
-        )
-    masks = masks.to(device=device, dtype=torch.bool).clone()
-    masks[:, 0] = True
-    return masks
