@@ -1,7 +1,7 @@
 """The modality-agnostic LIME engine: model scores in chunks, then the surrogate fit.
 
 Front-ends (image, tabular, text) supply three things: the original inputs, a
-``compose(start, stop, out)`` function that builds perturbed model inputs for a range of
+``compose(start, stop)`` function that builds perturbed model inputs for a range of
 flattened rows, and the interpretable representation ``X`` of every sample. The engine
 never knows which modality it serves.
 
@@ -33,7 +33,7 @@ from torchlime.functional.surrogate import (
 
 OUTPUTS = ("softmax", "identity", "sigmoid", "log_softmax")
 Output = str | Callable[[Tensor], Tensor]
-Compose = Callable[[int, int, Any], Any]
+Compose = Callable[[int, int], Any]
 
 
 class Scores(NamedTuple):
@@ -183,10 +183,10 @@ def score_samples(
     Args:
         model: callable ``(n, ...) -> (n, O)``.
         originals: the B unperturbed inputs, in the model's input format.
-        compose: ``compose(start, stop, out)`` returns model inputs for flat perturbed rows
-            ``[start, stop)`` (see the module docstring); ``out`` is a reusable buffer
-            (None on the first call or when gradients are kept), or whatever the
-            previous call returned, to be overwritten.
+        compose: ``compose(start, stop)`` returns model inputs for flat perturbed rows
+            ``[start, stop)`` (see the module docstring); it may reuse its own memory from
+            one call to the next (a chunk's model call is issued before the next chunk is
+            composed), except when gradients are kept.
         batch: B.
         n_samples: N >= 2, samples per example including the original.
         target: (B, T) int64 targets, or None to explain the model's ``top_labels``.
@@ -195,7 +195,7 @@ def score_samples(
         batch_size: rows per model call.
         device: where scores are gathered.
         progress: show a progress bar (None: only on a terminal).
-        differentiable: keep the autograd graph (no buffer reuse, grad mode on).
+        differentiable: keep the autograd graph (grad mode on).
         validate: check shapes and finiteness (one host sync at the end).
         take: ``take(originals, start, stop)`` slices the originals (default: indexing).
 
@@ -210,19 +210,17 @@ def score_samples(
     grad = torch.enable_grad() if differentiable else torch.no_grad()
     originals_out: list[Tensor] = []
     chunks: list[Tensor] = []
-    buffer = None
     n_outputs: int | None = None
     with grad:
         for start in range(0, total, batch_size):
             stop = min(start + batch_size, total)
             n_orig = max(0, min(stop, batch) - start)
-            if n_orig == 0:  # only perturbed rows: reuse the previous chunk's memory
-                inputs = compose(start - batch, stop - batch, None if differentiable else buffer)
-                buffer = inputs
+            if n_orig == 0:
+                inputs = compose(start - batch, stop - batch)
             elif stop <= batch:
                 inputs = take(originals, start, stop)
             else:  # the originals' last rows share the first chunk with perturbed ones
-                parts = [take(originals, start, batch), compose(0, stop - batch, None)]
+                parts = [take(originals, start, batch), compose(0, stop - batch)]
                 inputs = _concat(parts)
             out = transform(_call(model, inputs, validate, n_outputs))
             n_outputs = out.shape[-1]

@@ -408,8 +408,9 @@ class LimeImage(nn.Module):
     ) -> _engine.Scores:
         """Model scores (B, N, T) of ``masks``: row 0 is ``originals``, the rest composed."""
         n = masks.shape[1]
+        memory: list[Tensor] = []  # one chunk of perturbed images, reused chunk after chunk
 
-        def compose_rows(start: int, stop: int, out: Tensor | None) -> Tensor:
+        def compose_rows(start: int, stop: int) -> Tensor:
             parts = [
                 (slice(i, i + 1), masks[i : i + 1, 1 + s0 : 1 + s1], o0, o1)
                 for i, s0, s1, o0, o1 in _engine.runs(start, stop, n - 1)
@@ -418,11 +419,13 @@ class LimeImage(nn.Module):
                 return torch.cat(
                     [compose(x[i], fill[i], segments[i], m)[0] for i, m, _, _ in parts]
                 )
-            if out is None:  # a full chunk: the engine hands it back for the next ones
+            if not memory or memory[0].shape[0] < stop - start:
                 # in x's memory format: a channels-last x gives the model channels-last chunks
                 layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
-                out = x.new_empty(stop - start, *x.shape[1:]).contiguous(memory_format=layout)
-            out = out[: stop - start]
+                memory[:] = [
+                    x.new_empty(stop - start, *x.shape[1:]).contiguous(memory_format=layout)
+                ]
+            out = memory[0][: stop - start]
             for i, m, o0, o1 in parts:
                 compose(x[i], fill[i], segments[i], m, out=out[o0:o1].unsqueeze(0))
             return out

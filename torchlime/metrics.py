@@ -302,7 +302,7 @@ def faithfulness_correlation(
     masks = torch.cat([hidden.new_ones(b, 1, k), ~hidden], 1)  # row 0: the original
     fill = make_fill(x, segments, k, baseline)
 
-    def compose_rows(start: int, stop: int, out: Any) -> Tensor:
+    def compose_rows(start: int, stop: int) -> Tensor:
         rows = torch.arange(start, stop, device=x.device)
         e, s = rows // n_runs, rows % n_runs + 1
         m = masks[e, s][:, None]  # (n, 1, K)
@@ -478,7 +478,7 @@ def _auc(
     fill = make_fill(x, segments, k, baseline)
     per = n_steps + 1  # curve points per (image, target); the engine adds the original first
 
-    def compose_rows(start: int, stop: int, out: Any) -> Tensor:
+    def compose_rows(start: int, stop: int) -> Tensor:
         rows = torch.arange(start, stop, device=x.device)
         curve, s = rows // per, rows % per
         image = curve // t

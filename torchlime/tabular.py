@@ -757,12 +757,12 @@ class LimeTabular(nn.Module):
 
         scratch: list[Tensor] = []
 
-        def compose_rows(start: int, stop: int, out: Tensor | None) -> Tensor:
+        def compose_rows(start: int, stop: int) -> Tensor:
             pieces = list(_engine.runs(start, stop, per))
             if len(pieces) == 1:  # inside one row's samples: a view, no copy
                 i, s0, s1, _, _ = pieces[0]
                 return values[i, 1 + s0 : 1 + s1]
-            if out is None or not scratch:  # None: first call, or the graph is kept
+            if not scratch or differentiable:  # reused chunk after chunk, unless graphs are kept
                 scratch[:] = [values.new_empty(self.batch_size, d)]
             buf = scratch[0][: stop - start]
             for i, s0, s1, o0, o1 in pieces:

@@ -361,7 +361,7 @@ class LimeText(nn.Module):
         per = n - 1
         flat_masks = masks.view(b * n, k)
 
-        def compose_rows(start: int, stop: int, out: Any) -> dict[str, Tensor]:
+        def compose_rows(start: int, stop: int) -> dict[str, Tensor]:
             rows = torch.arange(start, stop, device=ids.device)
             example = rows // per
             keep = flat_masks.index_select(0, example * n + rows % per + 1)
