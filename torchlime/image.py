@@ -422,8 +422,9 @@ class LimeImage(nn.Module):
             if not memory or memory[0].shape[0] < stop - start:
                 # in x's memory format: a channels-last x gives the model channels-last chunks
                 layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
+                shape = (stop - start, *x.shape[1:])
                 memory[:] = [
-                    x.new_empty(stop - start, *x.shape[1:]).contiguous(memory_format=layout)
+                    torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=layout)
                 ]
             out = memory[0][: stop - start]
             for i, m, o0, o1 in parts:
