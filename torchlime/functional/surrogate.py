@@ -144,22 +144,28 @@ def weighted_moments(
         (2.0, 4.0, 1.0, 3.0)
     """
     _check_design(X, y, weight, "weighted_moments")
-    Xd, yd, w = X.to(dtype), y.to(dtype), weight.to(dtype)
+    batch = torch.broadcast_shapes(X.shape[:-2], y.shape[:-2], weight.shape[:-1])
+    n, k = X.shape[-2:]
+    w, yd = weight.to(dtype), y.to(dtype)
     sw = w.sum(-1)[..., None]
     ym_w = torch.einsum("...n,...nt->...t", w, yd) / sw
+    # One working copy of X, stored feature-major (the Gram's matmul reads (..., K, N)
+    # memory fastest), centred and scaled by sqrt(w) in place: Xs = sqrt(W) Xc.
+    Xs = torch.empty(*batch, k, n, dtype=dtype, device=X.device).copy_(X.mT).mT
+    root = w.sqrt()[..., :, None]
     if fit_intercept:
-        xm = torch.einsum("...n,...nk->...k", w, Xd) / sw
+        xm = torch.einsum("...n,...nk->...k", w, Xs) / sw
         ym = ym_w
-        Xc, yc = Xd - xm[..., None, :], yd - ym[..., None, :]
+        Xs.sub_(xm[..., None, :])
+        ys = (yd - ym[..., None, :]) * root
     else:
-        xm = Xd.new_zeros(Xd.shape[-1]).expand(*Xd.shape[:-2], Xd.shape[-1])
-        ym = yd.new_zeros(yd.shape[-1]).expand(*yd.shape[:-2], yd.shape[-1])
-        Xc, yc = Xd, yd
-    Xw = Xc * w[..., :, None]
-    yw = yc * w[..., :, None]
-    yy = (yw * yc).sum(-2)
+        xm = Xs.new_zeros(k).expand(*batch, k)
+        ym = yd.new_zeros(yd.shape[-1]).expand(*batch, yd.shape[-1])
+        ys = yd * root
+    Xs.mul_(root)
+    yy = (ys * ys).sum(-2)
     tss = yy if fit_intercept else (w[..., :, None] * (yd - ym_w[..., None, :]) ** 2).sum(-2)
-    return Moments(Xw.mT @ Xc, Xw.mT @ yc, xm, ym, yy, tss)
+    return Moments(Xs.mT @ Xs, Xs.mT @ ys, xm, ym, yy, tss)
 
 
 def ridge_from_moments(
