@@ -16,7 +16,12 @@ from lime.lime_tabular import LimeTabularExplainer
 from torch import nn
 
 from torchlime import LimeTabular, TabularExplanation
-from torchlime.tabular import sample_tabular, tabular_representation, tabular_stats
+from torchlime.tabular import (
+    euclidean_distance,
+    sample_tabular,
+    tabular_representation,
+    tabular_stats,
+)
 
 D = 6
 CATEGORICAL = [1, 4]
@@ -327,6 +332,72 @@ def test_a_row_s_samples_do_not_depend_on_the_batch():
     large = sample_tabular(rows, stats, 300, generator=torch.Generator().manual_seed(1))
     assert torch.equal(small.values, large.values[:2])
     assert torch.equal(small.X, large.X[:2])
+
+
+class _Counting(nn.Module):
+    """Counts the rows the explainer sends to the model."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.rows = model, 0
+
+    def forward(self, rows):
+        self.rows += rows.shape[0]
+        return self.model(rows)
+
+
+@pytest.mark.parametrize("discretizer", ["quartile", None])
+def test_shared_samples_are_row_0_s_samples_for_every_row(discretizer, device):
+    """share_samples=True explains every row on the perturbations sample_tabular draws for
+    x[:1]: the same explanation as those samples passed to the default path (whose parity
+    with lime is tested above), from B + N - 1 model rows instead of B * N."""
+    data, labels = _table(seed=11)
+    n, b = 400, 5
+    model = _Counting(_mlp(seed=11).to(device))
+    kw = {
+        "training_labels": labels,
+        "categorical_features": CATEGORICAL,
+        "discretizer": discretizer,
+        "n_samples": n,
+        "batch_size": 128,
+    }
+    shared = LimeTabular(model, data, share_samples=True, **kw).to(device)
+    plain = LimeTabular(model, data, **kw).to(device)
+    x = data[20 : 20 + b].to(device)
+    exp = shared(x, top_labels=2, generator=torch.Generator(device).manual_seed(5))
+    assert model.rows == b + n - 1
+    pool = sample_tabular(
+        x[:1], shared.stats, n, generator=torch.Generator(device).manual_seed(5)
+    ).values[0, 1:]
+    samples = torch.cat([x[:, None], pool.expand(b, -1, -1)], 1)
+    ref = plain(x, target=exp.target, samples=samples)
+    for field in ("coef", "intercept", "score", "local_pred", "model_pred"):
+        assert_close(getattr(exp, field), getattr(ref, field), rtol=1e-9, atol=1e-10)
+    # one seed: a row's explanation is the same alone or in any batch
+    alone = shared(x[3:4], top_labels=2, generator=torch.Generator(device).manual_seed(5))
+    assert_close(alone.coef, exp.coef[3:4], rtol=1e-9, atol=1e-10)
+
+
+def test_shared_samples_refuse_rows_that_centre_the_samples():
+    data, _ = _table(seed=12)
+    with pytest.raises(ValueError, match="share_samples=True needs perturbations"):
+        LimeTabular(_mlp(), data, discretizer=None, sample_around_instance=True, share_samples=True)
+    # with every column discretized, sample_around_instance changes nothing: allowed
+    LimeTabular(_mlp(), data, sample_around_instance=True, share_samples=True)
+
+
+@pytest.mark.parametrize("k", [1, 8, 30, 127, 128, 300])
+def test_euclidean_distance_of_masks_counts_the_differing_columns(k, device):
+    """The packed-word count of bool samples equals a plain float distance."""
+    X = torch.rand(3, 200, k, generator=torch.Generator().manual_seed(k)) < 0.4
+    X[:, 0] = torch.rand(3, k, generator=torch.Generator().manual_seed(1)) < 0.5
+    X = X.to(device)
+    ref = (X.double() - X[:, :1].double()).pow(2).sum(-1).sqrt()
+    assert torch.equal(euclidean_distance(X), ref)
+    assert torch.equal(
+        euclidean_distance(X[:, :, : k // 2 + 1].contiguous()),
+        (X[..., : k // 2 + 1].double() - X[:, :1, : k // 2 + 1].double()).pow(2).sum(-1).sqrt(),
+    )
 
 
 def test_shapes_names_save_load_and_slicing(tmp_path):

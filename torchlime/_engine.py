@@ -10,6 +10,11 @@ Row convention: the B originals run first (they decide ``top_labels``), then the
 ``r // (N - 1)``, sample ``r % (N - 1) + 1``. Everything runs in chunks of ``batch_size``;
 the first chunk holds the originals and, when they leave room, the first perturbed rows,
 so explaining one image costs as many model calls as the bare model on its N inputs.
+
+With ``shared=True`` the B examples share one set of ``N - 1`` perturbed rows (a front-end
+whose perturbations do not depend on the example, as lime's tabular sampling): the model
+runs on ``B + N - 1`` rows instead of ``B * N``, and every example reads its targets from
+the same outputs.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from torch import Tensor, nn
 from torchlime.functional.sampling import resolve_generator
 from torchlime.functional.surrogate import (
     FEATURE_SELECTION,
+    Moments,
     ridge_from_moments,
     select_features,
     weighted_moments,
@@ -177,6 +183,7 @@ def score_samples(
     differentiable: bool = False,
     validate: bool = True,
     take: Callable[[Any, int, int], Any] | None = None,
+    shared: bool = False,
 ) -> Scores:
     """Run the model on the originals and on every perturbed sample, chunk by chunk.
 
@@ -198,6 +205,9 @@ def score_samples(
         differentiable: keep the autograd graph (grad mode on).
         validate: check shapes and finiteness (one host sync at the end).
         take: ``take(originals, start, stop)`` slices the originals (default: indexing).
+        shared: the examples share one set of N - 1 perturbed rows, composed as flat rows
+            ``[0, N - 1)``; the model's whole outputs on them are kept (n, O) until the
+            targets are gathered for every example at the end.
 
     Returns:
         :class:`Scores`: scores (B, N, T) float32 and target (B, T) int64.
@@ -205,7 +215,7 @@ def score_samples(
     transform = output_fn(output)
     take = take or (lambda inputs, i, j: inputs[i:j])
     per = n_samples - 1
-    total = batch + batch * per  # the B originals first, then every perturbed row
+    total = batch + (per if shared else batch * per)  # the B originals, then perturbed rows
     bar = Progress(total, progress)
     grad = torch.enable_grad() if differentiable else torch.no_grad()
     originals_out: list[Tensor] = []
@@ -231,14 +241,21 @@ def score_samples(
                     target = _resolve_target(
                         target, torch.cat(originals_out), top_labels, validate, device
                     )
-            if out.shape[0]:  # the originals came first, so the targets are known here
+            if out.shape[0] and shared:  # every example's targets, gathered at the end
+                chunks.append(out)
+            elif out.shape[0]:  # the originals came first, so the targets are known here
                 rows = torch.arange(start + n_orig - batch, stop - batch, device=device) // per
                 chunks.append(out.gather(1, _known(target)[rows]))
             bar.update(stop - start)
         target = _known(target)
         t = target.shape[1]
         scores0 = torch.cat(originals_out).gather(1, target)[:, None, :]
-        rest = torch.cat(chunks).view(batch, per, t) if chunks else scores0[:, :0]
+        if not chunks:
+            rest = scores0[:, :0]
+        elif shared:  # (N - 1, O) outputs -> (B, N - 1, T)
+            rest = torch.cat(chunks)[:, target].permute(1, 0, 2)
+        else:
+            rest = torch.cat(chunks).view(batch, per, t)
         scores = _at_least_float32(torch.cat([scores0, rest], 1))
     if validate and not torch.compiler.is_compiling():
         bad = ~torch.isfinite(scores).all(-1)
@@ -338,33 +355,45 @@ def fit_surrogate(
         alpha: ridge penalty of the final fit.
         feature_selection: one of lime's modes (``FEATURE_SELECTION``).
         max_features: lime's ``num_features``; None keeps every feature.
-        chunk_size: fit this many examples at a time (None: all at once). Examples are
-            independent, so the result is the same; chunks keep the solver's float64
-            (B, N, K) temporaries small when B x N x K is large (a CPU cache matter).
+        chunk_size: compute the moments (the one pass over the N samples) this many
+            examples at a time (None: all at once); selection and solve then run for every
+            example together. Examples are independent, so the result is the same; chunks
+            keep the float64 (chunk, N, K) temporaries in cache when B x N x K is large (a
+            CPU matter). ``"lasso_path"``, which makes its own copies of the samples, also
+            selects chunk by chunk.
 
     Returns:
         :class:`Surrogate` with coef (B, T, K), intercept, score, local_pred (B, T) and the
         selected features (B, T, K) bool.
     """
-    if chunk_size is not None and X.shape[0] > chunk_size:
-        parts = [
-            fit_surrogate(
-                X[i : i + chunk_size],
-                scores[i : i + chunk_size],
-                weights[i : i + chunk_size],
-                n_features[i : i + chunk_size],
-                alpha=alpha,
-                feature_selection=feature_selection,
-                max_features=max_features,
-            )
-            for i in range(0, X.shape[0], chunk_size)
-        ]
-        return Surrogate(*(torch.cat(field) for field in zip(*parts, strict=True)))
+    b = X.shape[0]
+    step = b if chunk_size is None else max(1, chunk_size)
+    spans = [slice(i, i + step) for i in range(0, b, step)]
     valid = torch.arange(X.shape[-1], device=X.device) < n_features[:, None]
-    moments = weighted_moments(X, scores, weights)  # one pass over the samples, float64
-    selected = select_features(
-        feature_selection, X, scores, weights, max_features, feature_mask=valid, moments=moments
-    )
+    parts = [weighted_moments(X[s], scores[s], weights[s]) for s in spans]  # float64
+    if len(parts) > 1:
+        moments = Moments(*(torch.cat(field) for field in zip(*parts, strict=True)))
+    else:
+        moments = parts[0]
+    if feature_selection == "lasso_path" and len(spans) > 1:
+        selected = torch.cat(
+            [
+                select_features(
+                    "lasso_path", X[s], scores[s], weights[s], max_features, feature_mask=valid[s]
+                )
+                for s in spans
+            ]
+        )
+    else:
+        selected = select_features(
+            feature_selection,
+            X,
+            scores,
+            weights,
+            max_features,
+            feature_mask=valid,
+            moments=moments,
+        )
     fit = ridge_from_moments(moments, alpha, feature_mask=selected)
     out = torch.promote_types(scores.dtype, torch.float32)
     x0 = X[:, 0, :].to(fit.coef.dtype)
