@@ -365,14 +365,14 @@ def _sample_shared(
     """
     plan = _plan(stats, x, sample_around_instance=False)
     b, d = x.shape
-    pool, j = _draw(plan, n_samples - 1, generator)
+    pool, j = _draw(plan, generator, n=n_samples - 1)
     X = torch.empty(b, n_samples, d, dtype=x.dtype if plan.mixed else torch.bool, device=x.device)
     X[:, 0] = _first_row(x, stats) if plan.mixed else True
     _represent(plan, pool[None], j[None], plan.row_bin[:, None, :], out=X[:, 1:])
     return pool, X
 
 
-_GROUP_ELEMENTS = 1 << 17
+_GROUP_ELEMENTS = 1 << 21
 _FIT_ELEMENTS = 1 << 20
 _GROUP_ELEMENTS_CUDA = 1 << 24
 _SQRT2 = math.sqrt(2.0)
@@ -445,37 +445,46 @@ def _sample_group(
     generator: torch.Generator,
 ) -> None:
     """Fill ``values`` (G, per, D) and ``X`` (G, per, D) for rows ``g0..g1-1``."""
-    g, per, d = values.shape
-    out, j = _draw(plan, g * per, generator)
-    out, j = out.view(g, per, d), j.view(g, per, d)
+    _, j = _draw(plan, generator, out=values)
     if plan.shift is not None:
-        out += plan.shift[g0:g1, None, :]
-    values.copy_(out)
-    _represent(plan, out, j, plan.row_bin[g0:g1, None, :], out=X)
+        values += plan.shift[g0:g1, None, :]
+    _represent(plan, values, j, plan.row_bin[g0:g1, None, :], out=X)
 
 
-def _draw(plan: _Plan, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Draw n perturbations (n, D) in the plan's dtype, and their table index (n, D).
+def _draw(
+    plan: _Plan,
+    generator: torch.Generator,
+    *,
+    n: int | None = None,
+    out: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Draw perturbations (n, D), or into ``out`` (..., D), and their table indices.
 
     One uniform per value picks the bin (its frequency slot) and, by its position inside
-    the slot, the value of the bin's truncated normal. The index is uint8 for tables of
-    up to 17 entries, else int64.
+    the slot, the value of the bin's truncated normal. The index has the values' shape:
+    uint8 for tables of up to 17 entries, else int64.
     """
     thresholds = plan.thresholds
-    u = torch.empty(n, thresholds.shape[1], dtype=thresholds.dtype, device=thresholds.device)
+    d = thresholds.shape[1]
+    shape = (n, d) if out is None else out.shape
+    u = torch.empty(shape, dtype=thresholds.dtype, device=thresholds.device)
     u.uniform_(generator=generator)
     n_thresholds = thresholds.shape[0]
     if n_thresholds <= 16:  # a few compares beat a binary search per value
-        j = torch.zeros(u.shape, dtype=torch.uint8, device=u.device)
+        j = torch.zeros(shape, dtype=torch.uint8, device=u.device)
         for v in range(n_thresholds):  # over table entries (<= 16), not samples
             j += (u >= thresholds[v]).view(torch.uint8)
     else:
-        j = torch.searchsorted(thresholds.T.contiguous(), u.T.contiguous(), right=True).T
-    offset, slope, centre, spread = _gather_rows(plan.table, j.long()).unbind(-1)
+        flat = u.view(-1, d).T.contiguous()
+        j = torch.searchsorted(thresholds.T.contiguous(), flat, right=True).T.reshape(shape)
+    table = _gather_rows(plan.table, j.view(-1, d).long()).view(*shape, 4)
+    offset, slope, centre, spread = table.unbind(-1)
     q = torch.addcmul(offset, slope, u)
     limit = 1.0 - torch.finfo(u.dtype).eps
     q.clamp_(-limit, limit).erfinv_()
-    return torch.addcmul(centre, spread, q), j
+    if out is None:
+        return torch.addcmul(centre, spread, q), j
+    return torch.addcmul(centre, spread, q, out=out), j
 
 
 def _represent(plan: _Plan, values: Tensor, j: Tensor, row_bin: Tensor, *, out: Tensor) -> None:
