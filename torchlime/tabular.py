@@ -365,7 +365,8 @@ def _sample_shared(
     """
     plan = _plan(stats, x, sample_around_instance=False)
     b, d = x.shape
-    pool, j = _draw(plan, generator, n=n_samples - 1)
+    pool = x.new_empty(n_samples - 1, d)
+    j = _draw(plan, generator, out=pool)
     X = torch.empty(b, n_samples, d, dtype=x.dtype if plan.mixed else torch.bool, device=x.device)
     X[:, 0] = _first_row(x, stats) if plan.mixed else True
     _represent(plan, pool[None], j[None], plan.row_bin[:, None, :], out=X[:, 1:])
@@ -445,20 +446,14 @@ def _sample_group(
     generator: torch.Generator,
 ) -> None:
     """Fill ``values`` (G, per, D) and ``X`` (G, per, D) for rows ``g0..g1-1``."""
-    _, j = _draw(plan, generator, out=values)
+    j = _draw(plan, generator, out=values)
     if plan.shift is not None:
         values += plan.shift[g0:g1, None, :]
     _represent(plan, values, j, plan.row_bin[g0:g1, None, :], out=X)
 
 
-def _draw(
-    plan: _Plan,
-    generator: torch.Generator,
-    *,
-    n: int | None = None,
-    out: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Draw perturbations (n, D), or into ``out`` (..., D), and their table indices.
+def _draw(plan: _Plan, generator: torch.Generator, *, out: Tensor) -> Tensor:
+    """Draw perturbations into ``out`` (..., D); return their table indices.
 
     One uniform per value picks the bin (its frequency slot) and, by its position inside
     the slot, the value of the bin's truncated normal. The index has the values' shape:
@@ -466,7 +461,7 @@ def _draw(
     """
     thresholds = plan.thresholds
     d = thresholds.shape[1]
-    shape = (n, d) if out is None else out.shape
+    shape = out.shape
     u = torch.empty(shape, dtype=thresholds.dtype, device=thresholds.device)
     u.uniform_(generator=generator)
     n_thresholds = thresholds.shape[0]
@@ -482,9 +477,8 @@ def _draw(
     q = torch.addcmul(offset, slope, u)
     limit = 1.0 - torch.finfo(u.dtype).eps
     q.clamp_(-limit, limit).erfinv_()
-    if out is None:
-        return torch.addcmul(centre, spread, q), j
-    return torch.addcmul(centre, spread, q, out=out), j
+    torch.addcmul(centre, spread, q, out=out)
+    return j
 
 
 def _represent(plan: _Plan, values: Tensor, j: Tensor, row_bin: Tensor, *, out: Tensor) -> None:
