@@ -311,3 +311,127 @@ def test_rejects_bad_input():
         explainer(ids, attention_mask=attention, target=5)
     with pytest.raises(ValueError, match="kernel_width"):
         LimeText(TinyClassifier(), kernel_width=0)
+    with pytest.raises(ValueError, match=r"word_ids must be \(B, L\) = \(3, 11\)"):
+        explainer(ids, attention_mask=attention, word_ids=torch.zeros(3, 4, dtype=torch.long))
+    with pytest.raises(TypeError, match="integer word indices"):
+        explainer(ids, attention_mask=attention, word_ids=torch.zeros(3, 11))
+
+
+# --------------------------------------------------------------------------- words of pieces
+
+WORD_SENTENCES = [
+    "the wonderful film was a wonderful joy",
+    "a very very tedious and unbearable ending",
+]
+PIECE_WORDS = sorted({w for t in WORD_SENTENCES for w in t.split()})
+
+
+def _pieces(word):
+    """A toy WordPiece: 3-letter chunks, continuations marked with ##."""
+    chunks = [word[i : i + 3] for i in range(0, len(word), 3)]
+    return [chunks[0], *["##" + c for c in chunks[1:]]]
+
+
+PIECE_VOCAB = {"<pad>": PAD, "UNKWORDZ": UNK, "<cls>": CLS}
+for _w in PIECE_WORDS:
+    for _p in _pieces(_w):
+        PIECE_VOCAB.setdefault(_p, len(PIECE_VOCAB))
+PIECE_NAMES = {i: p for p, i in PIECE_VOCAB.items()}
+
+
+def _tokenize_pieces(texts):
+    """(ids, attention, word_ids) with a CLS token first (word id -1), padding -1."""
+    rows, words = [], []
+    for t in texts:
+        ids, wids = [CLS], [-1]
+        for j, w in enumerate(x for x in re.split(r"\W+", t) if x):
+            parts = ["UNKWORDZ"] if w == "UNKWORDZ" else _pieces(w)
+            ids += [PIECE_VOCAB[p] for p in parts]
+            wids += [j] * len(parts)
+        rows.append(ids)
+        words.append(wids)
+    length = max(len(r) for r in rows)
+    out = torch.full((len(rows), length), PAD, dtype=torch.long)
+    attention = torch.zeros(len(rows), length, dtype=torch.long)
+    word_ids = torch.full((len(rows), length), -1, dtype=torch.long)
+    for i, (r, w) in enumerate(zip(rows, words, strict=True)):
+        out[i, : len(r)], attention[i, : len(r)] = torch.tensor(r), 1
+        word_ids[i, : len(w)] = torch.tensor(w)
+    return out, attention, word_ids
+
+
+class PieceClassifier(TinyClassifier):
+    def __init__(self, seed=0):
+        super().__init__(seed=seed)
+        self.emb = nn.Embedding(len(PIECE_VOCAB), 8).double()
+        with torch.no_grad():
+            g = torch.Generator().manual_seed(seed + 100)
+            self.emb.weight.copy_(torch.randn(len(PIECE_VOCAB), 8, generator=g).double())
+
+
+@pytest.mark.parametrize("bow", [True, False])
+def test_words_of_several_pieces_equal_lime_s_words(bow, device):
+    """With word_ids, features are lime's words: the same samples give lime's explanation.
+
+    lime works on the strings; its classifier tokenizes them into pieces (one UNK for its
+    "UNKWORDZ"); torchlime gets the pieces and their word ids, drops a removed word's
+    pieces (bow) or puts one mask token in its place (positions).
+    """
+    model = PieceClassifier()
+    cpu_model = copy.deepcopy(model)
+    ids, attention, word_ids = _tokenize_pieces(WORD_SENTENCES)
+    feats = text_features(ids, attention, bow=bow, special_ids=[CLS], word_ids=word_ids)
+    n = 300
+    masks = sample_removals(feats.n_features, n, generator=torch.Generator().manual_seed(2))
+    explainer = LimeText(
+        model,
+        bow=bow,
+        mask_id=None if bow else UNK,
+        special_ids=[CLS],
+        n_samples=n,
+        batch_size=64,
+        progress=False,
+    ).to(device)
+    exp = explainer(
+        ids.to(device),
+        attention_mask=attention.to(device),
+        word_ids=word_ids.to(device),
+        target=1,
+        masks=masks.to(device),
+    )
+
+    def classify(texts):
+        pieces, att, _ = _tokenize_pieces(texts)
+        with torch.no_grad():
+            return cpu_model(pieces, att).logits.softmax(-1).numpy()
+
+    for i, text in enumerate(WORD_SENTENCES):
+        k = int(feats.n_features[i])
+        distinct = len(dict.fromkeys(text.split()))
+        assert k == (distinct if bow else len(text.split()))
+        lime = LimeTextExplainer(bow=bow, random_state=0)
+        lime.random_state = _FixedRemovals(masks[i, :, :k].numpy())
+        ref = lime.explain_instance(text, classify, labels=(1,), num_samples=n)
+        assert_close(exp.coef[i, 0, :k], _dense(ref.local_exp[1], k), rtol=0, atol=1e-5)
+        assert_close(exp.intercept[i, 0], torch.tensor(ref.intercept[1]), rtol=0, atol=1e-5)
+        assert_close(exp.score[i, 0], torch.tensor(ref.score), rtol=0, atol=1e-5)
+        assert_close(exp.local_pred[i, 0], torch.tensor(ref.local_pred[0]), rtol=0, atol=1e-5)
+        ours, theirs = exp.as_list(PIECE_NAMES, index=i), ref.as_list(label=1)
+        assert [w for w, _ in ours] == [w for w, _ in theirs]
+
+
+def test_word_removal_drops_or_masks_whole_words():
+    ids, attention, word_ids = _tokenize_pieces(["a wonderful joy"])  # cls a won ##der ##ful joy
+    feats = text_features(ids, attention, special_ids=[CLS], word_ids=word_ids)
+    assert feats.token_features.tolist() == [[-1, 0, 1, 1, 1, 2]]
+    assert feats.word_start.tolist() == [[False, True, True, False, False, True]]
+    keep = torch.tensor([[True, False, True]])
+    dropped, att = remove_tokens(ids, attention, feats.token_features, keep)
+    expected, expected_att, _ = _tokenize_pieces(["a joy"])
+    assert dropped[:, :3].tolist() == expected.tolist()
+    assert att[:, :3].tolist() == expected_att.tolist() and att[:, 3:].sum() == 0
+    masked, att = remove_tokens(
+        ids, attention, feats.token_features, keep, mask_id=UNK, word_start=feats.word_start
+    )
+    expected, _, _ = _tokenize_pieces(["a UNKWORDZ joy"])
+    assert masked[:, :4].tolist() == expected.tolist() and att.sum() == 4

@@ -381,6 +381,9 @@ class TextExplanation(Explanation):
     token_features: Tensor
     """(B, L) int64 feature of each token (-1 for tokens that are not features: padding
     and special tokens)."""
+    word_start: Tensor | None = None
+    """(B, L) bool, the tokens that begin a word when features are words (``word_ids=``);
+    None when every token is its own unit."""
 
     @property
     def token_attributions(self) -> Tensor:
@@ -402,26 +405,43 @@ class TextExplanation(Explanation):
 
         Args:
             names: vocabulary: a sequence or mapping from token id to string, or a
-                callable ``id -> str``; None prints the ids.
+                callable ``id -> str``; None prints the ids. A word of several pieces is
+                named by its first occurrence's pieces, joined (a WordPiece ``##``
+                continuation mark dropped).
             index: which sequence of the batch.
             target: which of the T explained targets.
             positions: append the token positions of each feature, as lime's
                 ``positions=True`` (``"bad_3-7"``; lime counts characters, this counts
-                tokens).
+                tokens: a word's first piece).
 
         Returns:
             (word, weight) pairs by decreasing ``|weight|``.
         """
         name = _namer(names, "names")
-        tokens = self.feature_tokens[index].tolist()
+        ids = self.input_ids[index].tolist()
+        features = self.token_features[index].tolist()
+        starts = (
+            [f >= 0 for f in features]
+            if self.word_start is None
+            else self.word_start[index].tolist()
+        )
+        pieces: dict[int, list[int]] = {}  # feature -> its first occurrence's token ids
         where: dict[int, list[int]] = {}
-        if positions:
-            for pos, f in enumerate(self.token_features[index].tolist()):
-                if f >= 0:
-                    where.setdefault(f, []).append(pos)
+        current = -1  # the feature whose first occurrence is being read, if any
+        for pos, (token, f, start) in enumerate(zip(ids, features, starts, strict=True)):
+            if f >= 0 and start:
+                where.setdefault(f, []).append(pos)
+                current = f if f not in pieces else -1
+                if current >= 0:
+                    pieces[f] = [token]
+            elif f >= 0 and f == current:
+                pieces[f].append(token)
+            else:
+                current = -1
 
         def label(k: int) -> str:
-            word = name(tokens[k])
+            parts = [name(t) for t in pieces[k]]
+            word = parts[0] + "".join(p.removeprefix("##") for p in parts[1:])
             return f"{word}_{'-'.join(map(str, where[k]))}" if positions else word
 
         return _listed(self, index, target, label)

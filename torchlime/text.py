@@ -4,14 +4,18 @@ lime 0.2.0.1's ``LimeTextExplainer`` on token-id tensors instead of strings:
 
 - **Features** (:func:`text_features`): the distinct tokens of a sequence, in order of
   first occurrence (lime's bag of words, ``bow=True``: removing a token removes every
-  occurrence), or every token position (``bow=False``). Padding (``attention_mask`` 0)
-  and ``special_ids`` (CLS, SEP, ...) are never features and are always kept.
+  occurrence), or every token position (``bow=False``). With ``word_ids`` (a subword
+  tokenizer's word index of each token) the units are words instead of tokens: a word's
+  pieces go together, and bag-of-words features are distinct words (equal piece
+  sequences), as lime's words are. Padding (``attention_mask`` 0) and ``special_ids``
+  (CLS, SEP, ...) are never features and are always kept.
 - **Sampling** (:func:`sample_removals`): lime's scheme, not Bernoulli: each sample
   removes a uniform number ``1..K_b`` of distinct features, chosen uniformly; row 0 is
   the sequence itself.
 - **Perturbed inputs** (:func:`remove_tokens`): a removed token is dropped (the rest close
   up and the sequence is padded at the end, as lime deletes words from the string) or
-  replaced by ``mask_id`` (lime's ``bow=False`` puts ``"UNKWORDZ"`` in its place).
+  replaced by ``mask_id`` (lime's ``bow=False`` puts ``"UNKWORDZ"`` in its place; a
+  removed word of several pieces becomes one ``mask_id``, as lime's word does).
   Built chunk by chunk: memory is bounded by ``batch_size`` rows.
 - **Weights**: lime's cosine kernel (width 25 on 100 x cosine distance).
 - **Surrogate**: the engine's feature selection and weighted ridge.
@@ -42,6 +46,9 @@ class TextFeatures(NamedTuple):
     """(B, K) int64 token id of each feature, -1 beyond ``n_features[b]``."""
     n_features: Tensor
     """(B,) int64 features of each sequence ``K_b``."""
+    word_start: Tensor
+    """(B, L) bool, the tokens that begin a unit (a word with ``word_ids``, else every
+    feature token): a removed unit replaced by ``mask_id`` keeps one token."""
 
 
 def text_features(
@@ -50,17 +57,21 @@ def text_features(
     *,
     bow: bool = True,
     special_ids: Sequence[int] | Tensor = (),
+    word_ids: Tensor | None = None,
 ) -> TextFeatures:
-    """Find the features of each sequence: distinct tokens (``bow``) or token positions.
+    """Find the features of each sequence: distinct tokens or words (``bow``), or positions.
 
     Bag-of-words features are numbered by first occurrence, as lime's ``IndexedString``
-    numbers words. One host sync (the padded feature count K).
+    numbers words. One host sync (the padded feature count K); three with ``word_ids``.
 
     Args:
         input_ids: (B, L) int64 token ids.
         attention_mask: (B, L) 0/1 or bool, 0 on padding (None: no padding).
-        bow: one feature per distinct token (every occurrence together) or per position.
+        bow: one feature per distinct unit (every occurrence together) or per position.
         special_ids: token ids that are never features (CLS, SEP, BOS, EOS, ...).
+        word_ids: (B, L) int64 word index of each token (a Hugging Face tokenizer's
+            ``encoding.word_ids()``, with -1 for its None), or None: every token is a unit.
+            Consecutive tokens with the same word index form one word.
 
     Returns:
         :class:`TextFeatures`.
@@ -69,6 +80,11 @@ def text_features(
         >>> f = text_features(torch.tensor([[5, 7, 5, 9]]))
         >>> f.token_features.tolist(), f.feature_tokens.tolist(), f.n_features.tolist()
         ([[0, 1, 0, 2]], [[5, 7, 9]], [3])
+        >>> # "un ##real real un ##real": words {un·real, real}
+        >>> ids, words = torch.tensor([[3, 4, 5, 3, 4]]), torch.tensor([[0, 0, 1, 2, 2]])
+        >>> w = text_features(ids, word_ids=words)
+        >>> w.token_features.tolist(), w.n_features.tolist()
+        ([[0, 0, 1, 0, 0]], [2])
     """
     b, seq = input_ids.shape
     device = input_ids.device
@@ -79,6 +95,8 @@ def text_features(
     if special.numel():
         valid = valid & ~torch.isin(input_ids, special)
     arange = torch.arange(seq, device=device).expand(b, seq)
+    if word_ids is not None:
+        return _word_features(input_ids, valid & (word_ids >= 0), word_ids, bow)
     if bow:
         # first occurrence of each token's id: sort ids (stable keeps positions ascending)
         big = torch.iinfo(input_ids.dtype).max
@@ -103,7 +121,55 @@ def text_features(
     slot = torch.where(is_first, token_features, k)
     feature_tokens = torch.full((b, k + 1), -1, dtype=torch.long, device=device)
     feature_tokens.scatter_(1, slot, input_ids.long())
-    return TextFeatures(token_features, feature_tokens[:, :k], n_features)
+    return TextFeatures(token_features, feature_tokens[:, :k], n_features, valid)
+
+
+def _word_features(input_ids: Tensor, valid: Tensor, word_ids: Tensor, bow: bool) -> TextFeatures:
+    """Words as units: runs of valid tokens with one word index (see :func:`text_features`).
+
+    Distinct words are found by comparing every pair of words' pieces: (B, U, U, P)
+    booleans for U words of at most P pieces, fine for sentences and paragraphs.
+    """
+    b = input_ids.shape[0]
+    device = input_ids.device
+    previous = torch.full_like(word_ids, -1)
+    previous[:, 1:] = torch.where(valid[:, :-1], word_ids[:, :-1], -1)
+    start = valid & (word_ids != previous)
+    unit = torch.where(valid, start.cumsum(1) - 1, -1)  # (B, L) word of each token
+    n_units = start.sum(1)
+    u = max(int(n_units.max()), 1)  # host syncs: the widest sequence of words ...
+    piece = torch.where(valid, _piece_index(start), 0)  # position inside its word
+    p = int(piece.max()) + 1  # ... and the longest word
+    # (B, U + 1, P) the pieces of every word, -1 padded; slot U collects non-features
+    pieces = torch.full((b, u + 1, p), -1, dtype=torch.long, device=device)
+    pieces[torch.arange(b, device=device)[:, None], torch.where(valid, unit, u), piece] = (
+        input_ids.long()
+    )
+    pieces = pieces[:, :u]
+    real = torch.arange(u, device=device) < n_units[:, None]
+    if bow:  # a word's first occurrence: the first word with the same pieces
+        same = (pieces[:, :, None, :] == pieces[:, None, :, :]).all(-1)  # (B, U, U)
+        first = same.int().argmax(-1)
+    else:
+        first = torch.arange(u, device=device).expand(b, u)
+    is_first = (first == torch.arange(u, device=device)) & real
+    rank = is_first.cumsum(1) - 1
+    unit_feature = rank.gather(1, first)  # (B, U)
+    token_features = torch.where(valid, unit_feature.gather(1, unit.clamp(min=0)), -1)
+    n_features = is_first.sum(1)
+    k = max(int(n_features.max()), 1)
+    slot = torch.where(is_first, unit_feature, k)
+    feature_tokens = torch.full((b, k + 1), -1, dtype=torch.long, device=device)
+    feature_tokens.scatter_(1, slot, pieces[:, :, 0])
+    return TextFeatures(token_features, feature_tokens[:, :k], n_features, start)
+
+
+def _piece_index(start: Tensor) -> Tensor:
+    """(B, L) int64 distance of every position to the last True of ``start`` at or before it."""
+    seq = start.shape[1]
+    positions = torch.arange(seq, device=start.device).expand_as(start)
+    last = torch.where(start, positions, 0).cummax(1).values
+    return positions - last
 
 
 def sample_removals(
@@ -160,6 +226,7 @@ def remove_tokens(
     *,
     mask_id: int | None = None,
     pad_id: int = 0,
+    word_start: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Build perturbed sequences: tokens of removed features dropped or masked.
 
@@ -171,6 +238,9 @@ def remove_tokens(
         mask_id: None drops removed tokens (the kept ones close up, padding with
             ``pad_id`` at the end, the attention mask following); an id replaces them.
         pad_id: the padding id written after dropped tokens.
+        word_start: (R, L) bool, the tokens that begin a word (:class:`TextFeatures`);
+            with ``mask_id`` a removed word keeps one mask token and drops its other
+            pieces. None: every token is its own unit.
 
     Returns:
         ``(input_ids, attention_mask)``, each (R, L) and of the inputs' dtypes.
@@ -186,10 +256,14 @@ def remove_tokens(
     is_feature = token_features >= 0
     kept = keep.gather(1, token_features.clamp(min=0))
     removed = is_feature & ~kept
+    dropped = removed
     if mask_id is not None:
-        return torch.where(removed, mask_id, input_ids), attention_mask
+        input_ids = torch.where(removed, mask_id, input_ids)
+        if word_start is None:  # one token per unit: nothing closes up
+            return input_ids, attention_mask
+        dropped = removed & ~word_start  # the word's other pieces
     r, seq = input_ids.shape
-    stays = attention_mask.bool() & ~removed
+    stays = attention_mask.bool() & ~dropped
     dest = torch.where(stays, stays.cumsum(1) - 1, seq)  # column L is a dump
     out = torch.full((r, seq + 1), pad_id, dtype=input_ids.dtype, device=input_ids.device)
     out.scatter_(1, dest, input_ids)
@@ -212,8 +286,10 @@ class LimeText(nn.Module):
     token kept, the model then sees an all-padding row (attention mask all 0) and must
     return finite scores for it (lime hands it the empty string).
 
-    Features are tokens, not words: with a subword tokenizer each piece is a feature.
-    ``exp.as_list(vocab)`` names them (a list or mapping id -> string, or a callable).
+    Features are tokens, or words when the call gets ``word_ids=`` (a subword tokenizer's
+    word index per token: a word's pieces are removed together, and a bag-of-words
+    feature is a distinct word, as lime's). ``exp.as_list(vocab)`` names them (a list or
+    mapping id -> string, or a callable; a word's pieces are joined).
 
     Args:
         model: callable ``(input_ids=(n, L), attention_mask=(n, L)) -> (n, O)`` logits.
@@ -309,6 +385,7 @@ class LimeText(nn.Module):
         attention_mask: Tensor | None = None,
         top_labels: int | None = None,
         masks: Tensor | None = None,
+        word_ids: Tensor | None = None,
         generator: torch.Generator | None = None,
         keep_samples: bool = False,
         differentiable: bool = False,
@@ -323,6 +400,9 @@ class LimeText(nn.Module):
             top_labels: T, with ``target=None``: each sequence's T top outputs.
             masks: (B, N, K) bool interpretable samples instead of lime's sampler (K the
                 largest feature count; row 0 is forced to all True).
+            word_ids: (B, L) integer word index of each token, -1 outside words (from a
+                Hugging Face tokenizer: ``[[-1 if w is None else w for w in
+                enc.word_ids(i)] for i in range(B)]``); features are then words.
             generator: source of randomness on the inputs' device (None: a fresh seed,
                 recorded in ``Explanation.seed``).
             keep_samples: keep masks, scores and weights on the explanation.
@@ -332,15 +412,19 @@ class LimeText(nn.Module):
             :class:`~torchlime.explanation.TextExplanation`.
 
         Raises:
-            ValueError: for a non-2-D batch, an attention mask of another shape, a
+            ValueError: for a non-2-D batch, an attention mask or word ids of another shape, a
                 sequence with no feature (empty text), masks of the wrong shape,
                 targets out of range, or a model output that is not (n, O).
             TypeError: for non-integer token ids or non-integer targets.
         """
         ids, attention = _check_tokens(input_ids, attention_mask)
+        words = _check_word_ids(word_ids, ids)
         b = ids.shape[0]
         target_bt = _engine.normalise_target(target, top_labels, b)
-        feats = text_features(ids, attention, bow=self.bow, special_ids=self.special_ids)
+        feats = text_features(
+            ids, attention, bow=self.bow, special_ids=self.special_ids, word_ids=words
+        )
+        word_start = None if words is None else feats.word_start
         k = feats.feature_tokens.shape[1]
         if self.validate and not torch.compiler.is_compiling():
             empty = feats.n_features == 0
@@ -372,6 +456,7 @@ class LimeText(nn.Module):
                 keep,
                 mask_id=self.mask_id,
                 pad_id=self.pad_id,
+                word_start=None if word_start is None else word_start.index_select(0, example),
             )
             return {"input_ids": new_ids, "attention_mask": new_attention}
 
@@ -417,6 +502,7 @@ class LimeText(nn.Module):
             input_ids=ids,
             feature_tokens=feats.feature_tokens,
             token_features=feats.token_features,
+            word_start=word_start,
         )
 
     def _call(self, inputs: dict[str, Tensor]) -> Tensor:
@@ -434,6 +520,20 @@ def _logits(out: Any) -> Any:
     if isinstance(out, (tuple, list)) and out:
         return out[0]
     return out
+
+
+def _check_word_ids(word_ids: Any, ids: Tensor) -> Tensor | None:
+    if word_ids is None:
+        return None
+    if not isinstance(word_ids, Tensor) or word_ids.shape != ids.shape:
+        got = tuple(word_ids.shape) if isinstance(word_ids, Tensor) else type(word_ids).__name__
+        raise ValueError(
+            f"word_ids must be (B, L) = {tuple(ids.shape)} like input_ids (-1 for tokens "
+            f"outside words); got {got}"
+        )
+    if word_ids.is_floating_point() or word_ids.is_complex() or word_ids.dtype == torch.bool:
+        raise TypeError(f"word_ids must hold integer word indices; got dtype {word_ids.dtype}")
+    return word_ids.to(device=ids.device, dtype=torch.long)
 
 
 def _check_tokens(input_ids: Any, attention_mask: Any) -> tuple[Tensor, Tensor]:
