@@ -206,8 +206,7 @@ def score_samples(
         validate: check shapes and finiteness (one host sync at the end).
         take: ``take(originals, start, stop)`` slices the originals (default: indexing).
         shared: the examples share one set of N - 1 perturbed rows, composed as flat rows
-            ``[0, N - 1)``; the model's whole outputs on them are kept (n, O) until the
-            targets are gathered for every example at the end.
+            ``[0, N - 1)``; each chunk's outputs give every example's targets.
 
     Returns:
         :class:`Scores`: scores (B, N, T) float32 and target (B, T) int64.
@@ -241,8 +240,8 @@ def score_samples(
                     target = _resolve_target(
                         target, torch.cat(originals_out), top_labels, validate, device
                     )
-            if out.shape[0] and shared:  # every example's targets, gathered at the end
-                chunks.append(out)
+            if out.shape[0] and shared:  # every example's targets from every shared row
+                chunks.append(out[:, _known(target).flatten()])
             elif out.shape[0]:  # the originals came first, so the targets are known here
                 rows = torch.arange(start + n_orig - batch, stop - batch, device=device) // per
                 chunks.append(out.gather(1, _known(target)[rows]))
@@ -252,8 +251,8 @@ def score_samples(
         scores0 = torch.cat(originals_out).gather(1, target)[:, None, :]
         if not chunks:
             rest = scores0[:, :0]
-        elif shared:  # (N - 1, O) outputs -> (B, N - 1, T)
-            rest = torch.cat(chunks)[:, target].permute(1, 0, 2)
+        elif shared:  # (N - 1, B * T) -> (B, N - 1, T)
+            rest = torch.cat(chunks).view(per, batch, t).permute(1, 0, 2)
         else:
             rest = torch.cat(chunks).view(batch, per, t)
         scores = _at_least_float32(torch.cat([scores0, rest], 1))
