@@ -12,7 +12,9 @@ replaced by batched tensor work:
   bin / value from the training frequencies; a discretized column then draws its value
   from a normal truncated to that bin (lime's ``undiscretize``), by the inverse CDF; a
   continuous column draws ``N(0, 1) * scale + mean`` (or ``+ x`` with
-  ``sample_around_instance``).
+  ``sample_around_instance``). With ``share_samples=True`` one such set serves every
+  row of the call (lime's perturbations never depend on the row; only their
+  representation does), and the model runs on it once.
 - **Interpretable representation** (:func:`tabular_representation`): 1 where a
   discretized / categorical column falls in the instance's bin / equals its value,
   0 otherwise; continuous columns are standardised ``(value - mean) / scale``.
@@ -951,7 +953,7 @@ class LimeTabular(nn.Module):
 
 
 def _fit_chunk(X: Tensor) -> int | None:
-    """Rows per surrogate solve on the CPU: about ``_FIT_ELEMENTS`` samples x columns.
+    """Rows per moments pass on the CPU: about ``_FIT_ELEMENTS`` samples x columns.
 
     The moments make one float64 copy of their (rows, N, K) input; chunks of a few MB
     keep it in cache and reuse the allocation (6 rows of 5000 x 30 per chunk: 0.51 ms
