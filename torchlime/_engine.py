@@ -23,7 +23,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -399,6 +399,66 @@ def fit_surrogate(
     local_pred = fit.intercept + (fit.coef * x0[:, None, :]).sum(-1)
     return Surrogate(
         fit.coef.to(out), fit.intercept.to(out), fit.score.to(out), local_pred.to(out), selected
+    )
+
+
+class ExplanationFields(TypedDict):
+    """The fields every Explanation shares (see :class:`~torchlime.explanation.Explanation`)."""
+
+    coef: Tensor
+    intercept: Tensor
+    score: Tensor
+    local_pred: Tensor
+    model_pred: Tensor
+    target: Tensor
+    selected: Tensor
+    n_features: Tensor
+    seed: Tensor
+    masks: Tensor | None
+    scores: Tensor | None
+    weights: Tensor | None
+
+
+def explanation_fields(
+    fit: Surrogate,
+    scores: Tensor,
+    target: Tensor,
+    X: Tensor,
+    weights: Tensor,
+    n_features: Tensor,
+    seed: int,
+    *,
+    keep_samples: bool,
+) -> ExplanationFields:
+    """The fields every :class:`~torchlime.explanation.Explanation` shares.
+
+    Args:
+        fit: from :func:`fit_surrogate`.
+        scores: (B, N, T) model scores, row 0 the originals'.
+        target: (B, T) int64 explained outputs.
+        X: (B, N, K) interpretable samples.
+        weights: (B, N) sample weights.
+        n_features: (B,) int64 valid features per example.
+        seed: the call's seed (-1 for a caller's generator), recorded per example.
+        keep_samples: keep ``X`` (as ``masks``), the scores and the weights.
+
+    Returns:
+        keyword arguments for an Explanation; a front-end adds its own fields.
+    """
+    b = scores.shape[0]
+    return ExplanationFields(
+        coef=fit.coef,
+        intercept=fit.intercept,
+        score=fit.score,
+        local_pred=fit.local_pred,
+        model_pred=scores[:, 0],
+        target=target,
+        selected=fit.selected,
+        n_features=n_features,
+        seed=torch.full((b,), seed, dtype=torch.long, device=scores.device),
+        masks=X if keep_samples else None,
+        scores=scores if keep_samples else None,
+        weights=weights if keep_samples else None,
     )
 
 
