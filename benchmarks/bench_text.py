@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import resource
 import statistics
-import time
 from typing import Any
 
 import numpy as np
 import torch
+from common import metadata, timed
 from torch import nn
 
 import torchlime
@@ -140,10 +138,6 @@ def main() -> None:
         for s in SENTENCES:
             lime.explain_instance(s, classifier_fn, num_samples=args.n_samples)
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     # the floor: the model alone on as many rows (the unperturbed sequences, repeated)
     n_rows = len(SENTENCES) * (args.n_samples - 1)
     rep_ids = ids_d.repeat_interleave(args.n_samples - 1, 0)
@@ -159,19 +153,9 @@ def main() -> None:
     ours()
     times: dict[str, list[float]] = {"torchlime": [], "lime": [], "floor": []}
     for _ in range(args.repeats):
-        sync()
-        start = time.perf_counter()
-        ours()
-        sync()
-        times["torchlime"].append((time.perf_counter() - start) / len(SENTENCES))
-        start = time.perf_counter()
-        theirs()
-        times["lime"].append((time.perf_counter() - start) / len(SENTENCES))
-        sync()
-        start = time.perf_counter()
-        floor()
-        sync()
-        times["floor"].append((time.perf_counter() - start) / len(SENTENCES))
+        times["torchlime"].append(timed(ours, device) / len(SENTENCES))
+        times["lime"].append(timed(theirs, torch.device("cpu")) / len(SENTENCES))
+        times["floor"].append(timed(floor, device) / len(SENTENCES))
     med = {k: statistics.median(v) for k, v in times.items()}
     result: dict[str, Any] = {
         "benchmark": "text",
@@ -184,15 +168,7 @@ def main() -> None:
         "speedup_vs_lime": med["lime"] / med["torchlime"],
         "torchlime_over_floor": med["torchlime"] / med["floor"],
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "meta": {
-            "torch": torch.__version__,
-            "device": str(device),
-            "device_name": torch.cuda.get_device_name(device)
-            if device.type == "cuda"
-            else platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(),
-            "load_average": os.getloadavg()[0],
-        },
+        "meta": metadata(device),
     }
     print(f"text ({args.model}), {len(SENTENCES)} sentences x {args.n_samples} samples")
     for k in ("torchlime", "lime", "floor"):
