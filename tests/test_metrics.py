@@ -117,17 +117,21 @@ def test_pixel_curve_equals_a_naive_loop_with_a_partial_last_step():
     x = torch.rand(1, 3, 6, 6, generator=g)
     model = PatchMLP(n_classes=3, seed=2)
     attr = torch.randn(1, 6, 6, generator=g)
-    got = metrics.deletion_auc(model, x, attr, 1, step=8, baseline="blur")
+    # a constant fill: the reference needs no library code (a blur of a 6 x 6 image is
+    # the image itself, which would leave the curve flat)
+    got = metrics.deletion_auc(model, x, attr, 1, step=8, baseline=0.3)
     order = np.argsort(-attr.flatten().numpy(), kind="stable")
     steps = [
         torch.isin(torch.arange(36), torch.as_tensor(order[: s * 8])).view(6, 6)
         for s in range(6)  # ceil(36 / 8) = 5 steps, 6 points
     ]
-    from torchlime.image import make_fill
-
-    fill = make_fill(x, torch.zeros(1, 6, 6, dtype=torch.long), 1, "blur")[0]
+    fill = torch.full_like(x[0], 0.3)
     curve = _naive_curve(model, x[0], steps, fill, False)[:, 1]
+    assert curve.std() > 1e-3  # the order and the partial last step matter
     assert got.item() == pytest.approx(np.trapezoid(curve.numpy(), dx=1 / 5), abs=1e-6)
+    # a different order gives a different area: the test can tell them apart
+    other = metrics.deletion_auc(model, x, -attr, 1, step=8, baseline=0.3)
+    assert abs(other.item() - got.item()) > 1e-4
 
 
 class SegmentLinear(nn.Module):

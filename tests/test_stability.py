@@ -147,8 +147,18 @@ def test_bootstrap_weights_resample_rows_and_keep_the_original(device):
     assert torch.equal(reps[:, 1, 31:], torch.zeros(50, 10, dtype=torch.float64))
     assert torch.allclose(counts, counts.round())
     counts = counts.round()
+    _assert_binomial_counts(counts[:, 0, 1:], 40)
     assert torch.equal(counts[:, 0, 1:].sum(-1), torch.full((50,), 40.0, dtype=torch.float64))
     assert torch.equal(counts[:, 1, 1:31].sum(-1), torch.full((50,), 30.0, dtype=torch.float64))
+
+
+def _assert_binomial_counts(counts, units):
+    """Resampling counts (R, U) against Binomial(units, 1/units): mean, variance, zeros."""
+    p = 1.0 / units
+    assert counts.mean().item() == pytest.approx(1.0, abs=0.02)
+    assert counts.var().item() == pytest.approx(units * p * (1 - p), abs=0.05)
+    zero = (counts == 0).double().mean().item()
+    assert zero == pytest.approx((1 - p) ** units, abs=0.015)
 
 
 def test_bootstrap_weights_pairs_and_strata(device):
@@ -159,6 +169,13 @@ def test_bootstrap_weights_pairs_and_strata(device):
     strat = stability.bootstrap_weights(w, 30, strata=strata, generator=_g(9, device)).cpu()
     assert torch.equal(strat[:, 0, 1:9].sum(-1), torch.full((30,), 8.0, dtype=torch.float64))
     assert torch.equal(strat[:, 0, 9:].sum(-1), torch.full((30,), 12.0, dtype=torch.float64))
+    # Each unit's count is Binomial(units, 1 / units) in its group: a bootstrap that did not
+    # resample (every count 1) or drew from the wrong group would miss these moments.
+    many = stability.bootstrap_weights(w, 3000, pairs=True, generator=_g(11, device)).cpu()
+    _assert_binomial_counts(many[:, 0, 1::2], 10)  # 20 rows: 10 pairs
+    many = stability.bootstrap_weights(w, 3000, strata=strata, generator=_g(12, device)).cpu()
+    _assert_binomial_counts(many[:, 0, 1:9], 8)
+    _assert_binomial_counts(many[:, 0, 9:], 12)
     poisson = stability.bootstrap_weights(w, 4000, method="poisson", generator=_g(10, device))
     poisson = poisson.cpu()
     assert poisson[:, 0, 1:].mean().item() == pytest.approx(1.0, abs=0.01)
@@ -389,9 +406,10 @@ def test_auto_stops_when_resolved_and_reports_a_tie_at_the_budget(device):
         model, baseline=0.0, output="identity", n_samples="auto", max_samples=900, top_k=5,
         progress=False,
     )  # fmt: skip
+    first_round = 225  # documented: a quarter of max_samples (at most 1000), odd
     exp = explainer(x[:1], 0, segments=segments[:1], generator=_g(21, device), keep_samples=True)
     assert exp.resolved.tolist() == [[True]]
-    assert exp.n_samples.tolist() == [explainer._first_round()]
+    assert exp.n_samples.tolist() == [first_round]
     assert model.calls == exp.n_samples.sum().item()
     # Superpixels 4 and 5 tie exactly at the top-5 boundary of image 1, plus a small
     # interaction so that the fit is noisy: no budget resolves it.
@@ -413,9 +431,9 @@ def test_auto_stops_when_resolved_and_reports_a_tie_at_the_budget(device):
     explainer.model = model
     exp = explainer(x2, 0, segments=segments, generator=_g(22, device), keep_samples=True)
     assert exp.resolved.tolist() == [[True], [False]]
-    assert exp.n_samples.tolist() == [explainer._first_round(), 900]
+    assert exp.n_samples.tolist() == [first_round, 900]
     assert model.calls == exp.n_samples.sum().item()  # no model call is wasted
-    n0 = explainer._first_round()
+    n0 = first_round
     assert (exp.weights[0, n0:] == 0).all() and (exp.weights[1] > 0).all()
     # The fit of image 0 is the ordinary fit of its own samples.
     alone = LimeImage(model, baseline=0.0, output="identity", n_samples=n0, progress=False)

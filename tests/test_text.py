@@ -271,8 +271,12 @@ def test_shapes_attributions_save_load(tmp_path):
     assert attr.shape == (3, 2, ids.shape[1])
     assert (attr[:, :, 0] == 0).all()  # CLS
     assert (attr[attention[:, None, :].expand_as(attr) == 0] == 0).all()
-    great = (ids[0] == VOCAB["great"]).nonzero().flatten()
-    assert attr[0, 0, great[0]] == attr[0, 0, great[1]]  # bag of words: one weight
+    # every word's tokens carry the weight of its feature, numbered by first occurrence
+    for i, sentence in enumerate(SENTENCES):
+        feature = {w: f for f, w in enumerate(dict.fromkeys(sentence.split()))}
+        for pos, word in enumerate(sentence.split(), start=1):  # after CLS
+            for t in range(2):
+                assert attr[i, t, pos] == exp.coef[i, t, feature[word]]
     listed = exp.as_list(NAMES, index=0, positions=True)
     assert any(name.startswith("great_") and name.count("-") == 1 for name, _ in listed)
     path = tmp_path / "text.pt"

@@ -140,10 +140,12 @@ def test_autocast_model_solves_in_full_precision(device):
     explainer = LimeImage(model, n_samples=40, progress=False)
     reference = explainer(x, 1, segments=segments, masks=masks)
     with autocast:
-        mixed = explainer(x, 1, segments=segments, masks=masks)
+        mixed = explainer(x, 1, segments=segments, masks=masks, keep_samples=True)
     assert mixed.coef.dtype == torch.float32
-    assert mixed.scores is None
-    assert_close(mixed.coef, reference.coef.cpu(), rtol=0, atol=0.02)
+    assert mixed.scores.dtype == torch.float32  # half-precision outputs widened before the fit
+    # bf16 / fp16 scores move the coefficients by ~4e-4; they are ~1e-2
+    assert_close(mixed.coef, reference.coef, rtol=0, atol=1.5e-3)
+    assert (mixed.coef - reference.coef).norm() < 0.1 * reference.coef.norm()
 
 
 def test_differentiable_mode_passes_gradcheck():

@@ -22,6 +22,20 @@ def _g(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
+def test_sample_masks_is_lime_s_bernoulli_one_half(device):
+    """lime's law: every feature kept independently with probability 1/2."""
+    masks = sample_masks(1, 20001, 10, generator=torch.Generator(device).manual_seed(4))
+    rows = masks[0, 1:].cpu().numpy()
+    se = math.sqrt(0.25 / rows.shape[0])
+    assert np.abs(rows.mean(0) - 0.5).max() < 4.5 * se
+    kept = np.bincount(rows.sum(1), minlength=11)
+    expected = stats.binom(10, 0.5).pmf(np.arange(11)) * rows.shape[0]
+    assert stats.chisquare(kept, expected).pvalue > 1e-3
+    pairs = (rows[:, :, None] & rows[:, None, :]).mean(0)  # independence: P(both) = 1/4
+    off = ~np.eye(10, dtype=bool)
+    assert np.abs(pairs[off] - 0.25).max() < 4.5 * math.sqrt(0.25 * 0.75 / rows.shape[0])
+
+
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_shape_dtype_row0_and_determinism(sampler, device):
     g = torch.Generator(device=device).manual_seed(3)

@@ -165,13 +165,26 @@ def test_module_equals_functional(device):
 
 
 def test_soft_assignments(device):
-    x = torch.rand(2, 3, 30, 30, generator=torch.Generator().manual_seed(5)).to(device)
-    soft = soft_slic(x, n_segments=9, temperature=0.5)
-    assert soft.shape == (2, 9, 30, 30) and soft.dtype == x.dtype
+    from skimage.util import regular_grid
+
+    x = torch.rand(2, 3, 60, 60, generator=torch.Generator().manual_seed(5)).to(device)
+    soft = soft_slic(x, n_segments=100, temperature=0.5)
+    rows_s, cols_s = regular_grid((60, 60), 100)  # scikit-image's seeds
+    seed_y, seed_x = np.arange(60)[rows_s], np.arange(60)[cols_s]
+    k = len(seed_y) * len(seed_x)
+    assert soft.shape == (2, k, 60, 60) and soft.dtype == x.dtype
     assert (soft >= 0).all()
-    torch.testing.assert_close(soft.sum(1), torch.ones(2, 30, 30, device=device))
-    # Each pixel only uses its 3 x 3 candidate centres.
-    assert ((soft > 0).sum(1) <= 9).all()
+    torch.testing.assert_close(soft.sum(1), torch.ones(2, 60, 60, device=device))
+    # Each pixel only uses the centres of the 3 x 3 grid cells around its nearest seed.
+    near_y = np.abs(np.arange(60)[:, None] - seed_y[None]).argmin(1)  # ties: the lower seed
+    near_x = np.abs(np.arange(60)[:, None] - seed_x[None]).argmin(1)
+    centre_row, centre_col = np.divmod(np.arange(k), len(seed_x))
+    allowed = (np.abs(centre_row[:, None, None] - near_y[None, :, None]) <= 1) & (
+        np.abs(centre_col[:, None, None] - near_x[None, None, :]) <= 1
+    )  # (K, H, W)
+    used = (soft > 0).cpu().numpy()
+    assert not (used & ~allowed[None]).any()
+    assert (used.sum(1) > 1).mean() > 0.5  # soft: most pixels share their weight
 
 
 def test_soft_slic_hardens_towards_slic(photos):
