@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from torchlime import _checks, _engine
 from torchlime.explanation import TextExplanation
 from torchlime.functional.kernels import lime_kernel
-from torchlime.functional.sampling import resolve_generator
+from torchlime.functional.sampling import random_ranks, resolve_generator
 
 __all__ = ["LimeText", "TextFeatures", "remove_tokens", "sample_removals", "text_features"]
 
@@ -206,13 +206,7 @@ def sample_removals(
     counts = n_features.to(torch.float64)[:, None]
     u = torch.rand(b, n_samples, generator=generator, device=device, dtype=torch.float64)
     size = torch.minimum((u * counts).floor() + 1, counts)  # U{1..K_b}
-    keys = torch.rand(b, n_samples, k, generator=generator, device=device)
-    padding = torch.arange(k, device=device) >= n_features[:, None]
-    keys = torch.where(padding[:, None, :], 2.0, keys)  # padding ranks last: never removed
-    order = keys.argsort(-1)
-    rank = torch.empty_like(order).scatter_(
-        -1, order, torch.arange(k, device=device).expand_as(order)
-    )
+    rank = random_ranks(b, n_samples, k, n_features, generator)  # padding last: never removed
     masks = rank >= size[..., None]
     masks[:, 0] = True
     return masks

@@ -184,7 +184,7 @@ def stratified_masks(
     counts = torch.searchsorted(cdf, u.contiguous()).clamp(max=n_features)
     shuffle = torch.rand(batch, m, generator=generator, device=device).argsort(-1)
     counts = counts.gather(1, shuffle)
-    return _with_original(_subsets(counts, n_features, k_b, generator, device))
+    return _subsets(counts, n_features, k_b, generator, device)
 
 
 def binomial_masks(
@@ -238,7 +238,7 @@ def binomial_masks(
     k_b = _n_valid(batch, n_features, n_valid, device)
     log_p = count_log_prob(k_b, n_features, kernel_width, distance)
     counts = torch.multinomial(log_p.exp(), n_samples - 1, replacement=True, generator=generator)
-    return _with_original(_subsets(counts, n_features, k_b, generator, device))
+    return _subsets(counts, n_features, k_b, generator, device)
 
 
 def count_log_prob(
@@ -311,19 +311,32 @@ def _with_original(masks: Tensor) -> Tensor:
 def _subsets(
     counts: Tensor, n_features: int, k_b: Tensor, generator: torch.Generator, device: torch.device
 ) -> Tensor:
-    """(B, 1 + M, K) bool: a placeholder row 0, then rows keeping ``counts[b, m]`` features.
+    """(B, 1 + M, K) bool: row 0 all True (the original), then rows keeping ``counts[b, m]``.
 
     Each row keeps a uniformly random subset of that size among the real features: random
     keys for the real columns, 2 (above every key) for padding, and a column is kept when
     its key's rank is below the count. One sort for the whole batch, no loop over rows.
     """
     b, m = counts.shape
-    keys = torch.rand(b, m, n_features, generator=generator, device=device)
-    padded = torch.arange(n_features, device=device) >= k_b[:, None, None]
-    keys = keys.masked_fill(padded, 2.0)
-    rank = keys.argsort(-1).argsort(-1)
-    subsets = rank < counts[..., None]
+    subsets = random_ranks(b, m, n_features, k_b, generator) < counts[..., None]
     return torch.cat([_ones(b, n_features, device), subsets], 1)
+
+
+def random_ranks(
+    batch: int, rows: int, n_features: int, n_valid: Tensor, generator: torch.Generator
+) -> Tensor:
+    """A uniformly random order of each row's real features: (B, M, K) int64 ranks.
+
+    Column ``j < n_valid[b]`` gets its position in a random permutation of the real
+    columns; padding columns rank last. ``rank < s`` is then a uniform random subset of
+    size ``s`` (lime's ``choice(K_b, s, replace=False)``). One sort, no loop over rows.
+    """
+    device = n_valid.device
+    keys = torch.rand(batch, rows, n_features, generator=generator, device=device)
+    padded = torch.arange(n_features, device=device) >= n_valid[:, None, None]
+    order = keys.masked_fill(padded, 2.0).argsort(-1)  # keys < 1: padding sorts last
+    positions = torch.arange(n_features, device=device).expand_as(order)
+    return torch.empty_like(order).scatter_(-1, order, positions)
 
 
 def _log_binomial(n: Tensor, j: Tensor) -> Tensor:
