@@ -255,6 +255,29 @@ def test_statistics_equal_lime_discretizers():
             assert_close(freq, torch.from_numpy(lime.feature_frequencies[f]), rtol=1e-12, atol=0)
 
 
+def test_bins_compare_float32_rows_with_float64_edges_as_lime():
+    """A median of 4.4999999999 rounds to 4.5 in float32: a float32 row of 4.5 is still
+    above it for lime (float64), so it is in the third bin, for the fit and for the names."""
+    col = np.array([1.0, 2.0, 4.4999999999, 4.4999999999, 7.0, 8.0])
+    data = torch.from_numpy(np.stack([col, col[::-1]], 1))
+    lime = LimeTabularExplainer(data.numpy(), random_state=0)
+    row = torch.tensor([[4.5, 4.5]], dtype=torch.float32)
+    lime_bins = lime.discretizer.discretize(row.double().numpy())
+    explainer = LimeTabular(nn.Linear(2, 2), data, n_samples=400, progress=False)
+    exp = explainer(row, target=0, keep_samples=True, generator=torch.Generator().manual_seed(0))
+    assert exp.bins.tolist() == lime_bins.astype(int).tolist()
+    # lime's binary column compares the sampled bins with the row's: the row's bin (4.4999999999,
+    # 6.375] holds no training value, so no sample is ever in it (with float32 edges the
+    # row fell in the bin below, drawn a third of the time)
+    samples = sample_tabular(row, explainer.stats, 400, generator=torch.Generator().manual_seed(0))
+    assert not samples.X[0, 1:].any() and not exp.masks[0, 1:].any()
+    # injected samples are discretized as lime discretizes values: with the float64 edges
+    values = samples.values[0, 1:].double().numpy()
+    same = lime.discretizer.discretize(values) == lime_bins
+    injected = tabular_representation(samples.values, row, explainer.stats)
+    assert torch.equal(injected[0, 1:], torch.from_numpy(same))
+
+
 def test_constant_column_samples_its_value():
     """A bin whose ends coincide (here a constant column) samples exactly that value.
 

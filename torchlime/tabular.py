@@ -523,8 +523,12 @@ def _first_row(x: Tensor, stats: TabularStats) -> Tensor:
 
 
 def _table_index(x: Tensor, st: TabularStats) -> Tensor:
-    """(B, D) index of each row's bin (discretized) or value (categorical) in its table."""
-    bins = discretize(x, st.edges.to(x.dtype))
+    """(B, D) index of each row's bin (discretized) or value (categorical) in its table.
+
+    Bins compare the values with the float64 edges, as lime does (and as the explanation's
+    ``bins`` do): edges rounded to ``x``'s dtype could move a value across an edge.
+    """
+    bins = discretize(x, st.edges)
     first = (x[:, :, None] == st.values.to(x.dtype)[None]).int().argmax(-1)
     return torch.where(st.discretized, bins, torch.where(st.categorical, first, 0))
 
@@ -550,8 +554,9 @@ def tabular_representation(samples: Tensor, x: Tensor, stats: TabularStats) -> T
         tensor([[[ True,  True],
                  [False,  True]]])
     """
+    edges = stats.edges.to(samples.device)  # float64, as lime's (see _table_index)
+    same_bin = discretize(samples, edges) == discretize(x, edges)[:, None]
     st = _cast(stats, samples.dtype)
-    same_bin = discretize(samples, st.edges) == discretize(x, st.edges)[:, None]
     same_value = samples == x[:, None]
     binary = torch.where(st.discretized, same_bin, same_value)
     continuous = ~(st.discretized | st.categorical)
