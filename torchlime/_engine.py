@@ -237,9 +237,8 @@ def score_samples(
                 originals_out.append(out[:n_orig])
                 out = out[n_orig:]
                 if start + n_orig == batch:  # every original seen: the targets are known
-                    target = _resolve_target(
-                        target, torch.cat(originals_out), top_labels, validate, device
-                    )
+                    originals_out = [torch.cat(originals_out)]
+                    target = _resolve_target(target, originals_out[0], top_labels, validate, device)
             if out.shape[0] and shared:  # every example's targets from every shared row
                 chunks.append(out[:, _known(target).flatten()])
             elif out.shape[0]:  # the originals came first, so the targets are known here
@@ -248,7 +247,7 @@ def score_samples(
             bar.update(stop - start)
         target = _known(target)
         t = target.shape[1]
-        scores0 = torch.cat(originals_out).gather(1, target)[:, None, :]
+        scores0 = originals_out[0].gather(1, target)[:, None, :]
         if not chunks:
             rest = scores0[:, :0]
         elif shared:  # (N - 1, B * T) -> (B, N - 1, T)

@@ -417,15 +417,15 @@ class LimeImage(nn.Module):
                 return torch.cat(
                     [compose(x[i], fill[i], segments[i], m)[0] for i, m, _, _ in parts]
                 )
-            if not memory or memory[0].shape[0] < stop - start:
+            if not memory:  # sized for the largest chunk (the first one is smaller)
                 # in x's memory format: a channels-last x gives the model channels-last chunks
                 layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
-                shape = (stop - start, *x.shape[1:])
+                shape = (min(self.batch_size, x.shape[0] * (n - 1)), *x.shape[1:])
                 memory[:] = [
                     torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=layout)
                 ]
             out = memory[0][: stop - start]
-            for i, m, o0, o1 in parts:
+            for i, m, o0, o1 in parts:  # the examples of this chunk, not its samples
                 compose(x[i], fill[i], segments[i], m, out=out[o0:o1].unsqueeze(0))
             return out
 
