@@ -437,17 +437,17 @@ class LimeText(nn.Module):
             masks, self.kernel_width / 100.0, feats.n_features, dtype=torch.float64
         )
         per = n - 1
-        flat_masks = masks.view(b * n, k)
+        # flat perturbed rows (engine order) and the sequence each belongs to, once per call
+        perturbed = masks[:, 1:].reshape(b * per, k)
+        owner = torch.arange(b, device=ids.device).repeat_interleave(per)
 
         def compose_rows(start: int, stop: int) -> dict[str, Tensor]:
-            rows = torch.arange(start, stop, device=ids.device)
-            example = rows // per
-            keep = flat_masks.index_select(0, example * n + rows % per + 1)
+            example = owner[start:stop]
             new_ids, new_attention = remove_tokens(
                 ids.index_select(0, example),
                 attention.index_select(0, example),
                 feats.token_features.index_select(0, example),
-                keep,
+                perturbed[start:stop],
                 mask_id=self.mask_id,
                 pad_id=self.pad_id,
                 word_start=None if word_start is None else word_start.index_select(0, example),
