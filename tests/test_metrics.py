@@ -169,6 +169,27 @@ def test_faithfulness_correlation_is_one_for_the_true_contributions(device):
         model, x, torch.randn(2, 16, generator=_g(8)).to(device), 0, generator=_g(9, device), **kw
     )
     assert (noise.abs() < 0.9).all()
+    # a nonlinear model: the correlation is Pearson's, between the attributions of the
+    # hidden cells and the drop of the score, as numpy computes it from what the model saw
+    seen = []
+
+    class Recording(SegmentLinear):
+        def forward(self, x):
+            seen.append(x[:, 0].detach().cpu())
+            return super().forward(x).exp()
+
+    attr = torch.randn(2, 16, generator=_g(19))
+    got = metrics.faithfulness_correlation(
+        Recording(c).to(device), x, attr.to(device), 0, generator=_g(20, device), **kw
+    ).cpu()
+    images = torch.cat(seen)[-2 * 30 :].view(2, 30, 16, 16)  # the perturbed rows, per image
+    hidden = nn.functional.adaptive_avg_pool2d(images, 4).flatten(2) == 0  # (2, 30, 16)
+    scores = (nn.functional.adaptive_avg_pool2d(images, 4).flatten(2) * c).sum(-1).exp()
+    full = c.sum().exp()
+    for i in range(2):
+        drops = (full - scores[i]).double().numpy()
+        sums = (hidden[i] * attr[i]).sum(-1).double().numpy()
+        assert got[i].item() == pytest.approx(np.corrcoef(sums, drops)[0, 1], abs=1e-5)
     both = metrics.faithfulness_correlation(
         model,
         x,
@@ -178,6 +199,7 @@ def test_faithfulness_correlation_is_one_for_the_true_contributions(device):
         generator=_g(10, device),
     )
     assert both.shape == (2, 2)
+    assert_close(both, torch.ones(2, 2, device=device), rtol=0, atol=1e-5)
 
 
 def test_limes_explanation_of_the_oracle_beats_random_order():
@@ -213,6 +235,11 @@ def test_model_randomisation_changes_the_explanation_and_leaves_the_model_alone(
     assert_close(same.spearman, torch.ones(2, 1))
     check = metrics.model_randomisation(explainer, x, exp=exp, generator=_g(17))
     assert check.spearman.shape == check.spearman_abs.shape == (2, 1)
+    for i in range(2):  # rank correlations of the coefficients, as scipy computes them
+        a, b = exp.coef[i, 0].numpy(), check.coef[i, 0].numpy()
+        assert check.spearman[i, 0].item() == pytest.approx(stats.spearmanr(a, b)[0], abs=1e-6)
+        ref = stats.spearmanr(np.abs(a), np.abs(b))[0]
+        assert check.spearman_abs[i, 0].item() == pytest.approx(ref, abs=1e-6)
     assert (check.spearman.abs() < 0.6).all()
     top = metrics.model_randomisation(explainer, x, exp=exp, layers=["fc2"], generator=_g(18))
     assert not torch.equal(top.coef, exp.coef)

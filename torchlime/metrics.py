@@ -30,7 +30,7 @@ from torch import Tensor
 
 from torchlime import _checks, _engine
 from torchlime.functional.perturb import compose
-from torchlime.functional.sampling import resolve_generator
+from torchlime.functional.sampling import random_ranks, resolve_generator
 from torchlime.image import Baseline, make_fill
 from torchlime.stability import _average_ranks
 
@@ -296,9 +296,7 @@ def faithfulness_correlation(
     generator = _generator(generator, x.device)
     size = n_features // 5 if subset_size is None else torch.full_like(n_features, subset_size)
     size = size.clamp(min=1)
-    keys = torch.rand(b, n_runs, k, generator=generator, device=x.device)
-    keys = keys.masked_fill(torch.arange(k, device=x.device) >= n_features[:, None, None], 2.0)
-    hidden = keys.argsort(-1).argsort(-1) < size[:, None, None]  # (B, R, K)
+    hidden = random_ranks(b, n_runs, k, n_features, generator) < size[:, None, None]  # (B, R, K)
     masks = torch.cat([hidden.new_ones(b, 1, k), ~hidden], 1)  # row 0: the original
     fill = make_fill(x, segments, k, baseline)
 
