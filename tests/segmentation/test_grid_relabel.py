@@ -28,14 +28,20 @@ def test_grid_cells(device):
     assert seg.shape == (2, 10, 7) and seg.dtype == torch.int64
     assert seg.unique().tolist() == list(range(6))
     assert torch.equal(seg[0], seg[1])
-    # Each cell is a rectangle: its ids only grow along rows and columns.
-    assert (seg.diff(dim=1) >= 0).all() and (seg.diff(dim=2) >= 0).all()
+    # 10 rows in 3 bands, 7 columns in 2 (y * rows // H, x * cols // W), by hand
+    band_y = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    band_x = torch.tensor([0, 0, 0, 0, 1, 1, 1])
+    assert torch.equal(seg[0].cpu(), band_y[:, None] * 2 + band_x[None, :])
 
 
 def test_grid_patch_size_matches_vit_patches():
     seg = Grid(patch_size=16)(torch.zeros(1, 3, 224, 224))
     assert seg.amax().item() == 14 * 14 - 1
     assert (seg[0, :16, :16] == 0).all() and (seg[0, 16:32, :16] == 14).all()
+    # a remainder: 20 pixels in patches of 16 are a cell of 16 and a last one of 4
+    seg = Grid(patch_size=16)(torch.zeros(1, 3, 20, 20))[0]
+    cell = (torch.arange(20) >= 16).long()
+    assert torch.equal(seg, cell[:, None] * 2 + cell[None, :])
 
 
 def test_grid_errors():
