@@ -288,6 +288,19 @@ def test_ridge_std_is_the_sandwich_estimator():
     sigma2 = (ww * resid**2).sum() / (200 - 5 - 1)
     ref = np.sqrt(np.diag(sigma2 * A @ G @ A))
     assert_close(stability.ridge_std(masks, y, w)[0, 0], ref, rtol=1e-6, atol=1e-9)
+    # with a feature mask: the same estimator on the fitted columns only, 0 elsewhere
+    chosen = np.array([True, False, True, True, False])
+    Xs = X[:, chosen]
+    ridge = Ridge(alpha=1.0).fit(Xs, yy, sample_weight=ww)
+    resid = yy - ridge.predict(Xs)
+    Xc = Xs - np.average(Xs, axis=0, weights=ww)
+    G = Xc.T @ (ww[:, None] * Xc)
+    A = np.linalg.inv(G + np.eye(3))
+    sigma2 = (ww * resid**2).sum() / (200 - 3 - 1)
+    ref = np.zeros(5)
+    ref[chosen] = np.sqrt(np.diag(sigma2 * A @ G @ A))
+    got = stability.ridge_std(masks, y, w, feature_mask=torch.from_numpy(chosen)[None])
+    assert_close(got[0, 0], ref, rtol=1e-6, atol=1e-9)
 
 
 # --------------------------------------------------------------------------- Bayesian ridge
