@@ -473,8 +473,17 @@ def test_limeimage_samplers(sampler, device):
         assert (exp.weights == 1).all()
     else:
         assert_close(exp.weights, lime_kernel(exp.masks, 0.25, exp.n_features))
-    fit = weighted_ridge(exp.masks, exp.scores, exp.weights)
-    assert_close(exp.coef, fit.coef, rtol=1e-5, atol=1e-6)
+    # the scores are the model's on those masks: the lime-parity-tested masks= path
+    # (Bernoulli weights) scores them the same
+    given = LimeImage(model, n_samples=101, progress=False)(
+        x, exp.target, segments=segments, masks=exp.masks, keep_samples=True
+    )
+    assert_close(exp.scores, given.scores, rtol=1e-6, atol=1e-7)
+    for i in range(2):  # and the surrogate is scikit-learn's Ridge on them
+        m, y = exp.masks[i].double().cpu().numpy(), exp.scores[i, :, 0].double().cpu().numpy()
+        ref = Ridge(alpha=1.0).fit(m, y, sample_weight=exp.weights[i].double().cpu().numpy())
+        assert_close(exp.coef[i, 0], ref.coef_, rtol=1e-4, atol=1e-6)
+        assert_close(exp.intercept[i, 0], torch.tensor(ref.intercept_), rtol=1e-4, atol=1e-6)
 
 
 def test_limeimage_rejects_bad_sampler_settings():
