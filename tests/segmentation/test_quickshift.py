@@ -127,10 +127,13 @@ def test_bad_input():
         Quickshift(max_dist=float("nan"))
 
 
-def test_output_matches_skimage_on_a_tiny_image():
-    # No ties on a smooth gradient: the trees are exactly scikit-image's.
+@pytest.mark.parametrize(("max_dist", "sigma"), [(20.0, 0.0), (2.0, 0.0), (20.0, 1.0)])
+def test_output_matches_skimage_on_a_tiny_image(max_dist, sigma):
+    # No ties on a smooth gradient: the trees are exactly scikit-image's, with links cut
+    # (max_dist) and with smoothing (sigma) too.
     yy, xx = np.mgrid[0:20, 0:24] / 24.0
     image = np.stack([np.sin(3 * yy) ** 2, np.cos(2 * xx) ** 2, (yy * xx) % 1.0], -1)
-    ref = sk_seg.quickshift(image, kernel_size=2, max_dist=20, ratio=0.5)
-    ours = quickshift(torch.from_numpy(image).permute(2, 0, 1)[None].float(), 2, 20.0, 0.5)
+    ref = sk_seg.quickshift(image, kernel_size=2, max_dist=max_dist, ratio=0.5, sigma=sigma)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    ours = quickshift(x, 2, max_dist, 0.5, sigma=sigma)
     assert adjusted_rand_score(ref.ravel(), ours[0].numpy().ravel()) == pytest.approx(1.0)

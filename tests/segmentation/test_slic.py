@@ -52,12 +52,13 @@ def _assert_contiguous(seg: torch.Tensor) -> None:
         assert torch.equal(s.unique(), torch.arange(int(s.max()) + 1, device=s.device))
 
 
-@pytest.mark.parametrize("n_segments", [100, 50])
-def test_parity_with_scikit_image(photos, device, n_segments):
-    ours = slic(photos.float().to(device), n_segments=n_segments, compactness=10).cpu().numpy()
+@pytest.mark.parametrize(("n_segments", "sigma"), [(100, 0.0), (50, 0.0), (100, 2.0)])
+def test_parity_with_scikit_image(photos, device, n_segments, sigma):
+    x = photos.float().to(device)
+    ours = slic(x, n_segments=n_segments, compactness=10, sigma=sigma).cpu().numpy()
     for i, name in enumerate(PHOTOS):
         image = photos[i].permute(1, 2, 0).numpy()
-        ref = sk_seg.slic(image, n_segments=n_segments, compactness=10, start_label=0)
+        ref = sk_seg.slic(image, n_segments=n_segments, compactness=10, sigma=sigma, start_label=0)
         n_ours, n_ref = ours[i].max() + 1, ref.max() + 1
         assert abs(n_ours - n_ref) <= 0.15 * n_ref, (name, n_ours, n_ref)
         _assert_connected(ours[i])
@@ -134,7 +135,7 @@ def test_rescaling_and_smoothing(device):
     x = torch.rand(1, 3, 32, 32, generator=g).to(device)
     # Each image is min-max rescaled first, so its range does not matter.
     assert torch.equal(slic(x * 0.5, n_segments=16), slic(x * 0.5 + 0.25, n_segments=16))
-    smooth = slic(x, n_segments=16, sigma=2.0)
+    smooth = slic(x, n_segments=16, sigma=2.0)  # against scikit-image: the parity test
     _assert_contiguous(smooth)
     assert not torch.equal(smooth, slic(x, n_segments=16))
 
