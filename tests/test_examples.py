@@ -63,11 +63,19 @@ def test_tabular(tmp_path):
     stdout = _run(
         "tabular.py", "--n-samples", "500", "--out", str(tmp_path / "o"), tmp_path=tmp_path
     )
-    assert "accuracy" in stdout.lower()
+    accuracy = float(re.search(r"MLP test accuracy: ([\d.]+)", stdout).group(1))
+    assert accuracy > 0.9
+    shared, seeds = map(
+        float, re.search(r"first run ([\d.]+), between two seeds ([\d.]+)", stdout).groups()
+    )
+    assert 0 < shared <= 1 and 0 < seeds <= 1
+    assert len(list((tmp_path / "o").glob("tabular_row*.png"))) == 2
 
 
 def test_text(tmp_path):
-    _run("text.py", "--n-samples", "200", "--out", str(tmp_path / "o"), tmp_path=tmp_path)
+    stdout = _run("text.py", "--n-samples", "200", "--out", str(tmp_path / "o"), tmp_path=tmp_path)
+    assert float(re.search(r"training accuracy ([\d.]+)", stdout).group(1)) > 0.9
+    assert stdout.count("  +") + stdout.count("  -") >= 4  # lime-style weighted word lists
 
 
 def test_readme_quickstart_runs(tmp_path, monkeypatch):
@@ -85,4 +93,6 @@ def test_readme_quickstart_runs(tmp_path, monkeypatch):
 def test_evaluation(tmp_path):
     pytest.importorskip("efficientnet_lite_pytorch")
     stdout = _run("evaluation.py", "--n-samples", "16", tmp_path=tmp_path)
-    assert "deletion" in stdout.lower()
+    numbers = re.search(r"deletion AUC ([\d.]+) \(random order ([\d.]+)", stdout)
+    deletion, random_order = map(float, numbers.groups())
+    assert 0 <= deletion <= 1 and 0 <= random_order <= 1
