@@ -5,20 +5,22 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
+# Reference libraries and tools are pinned (torch and torchvision come from this machine's disk).
+LOCK   := -c constraints.txt
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench install-test install-demo install-bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet --upgrade $(LOCK) pip
 
-$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e '.[test,demo,dev]'
+$(VENV)/.test-installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install --quiet $(LOCK) -e '.[test,demo,dev]'
 	touch $@
 
-$(VENV)/.bench-installed: pyproject.toml $(VENV)/.test-installed
-	$(PIP) install --quiet -e '.[test,demo,dev,bench]'
+$(VENV)/.bench-installed: pyproject.toml constraints.txt $(VENV)/.test-installed
+	$(PIP) install --quiet $(LOCK) -e '.[test,demo,dev,bench]'
 	touch $@
 
 install-test install-demo: $(VENV)/.test-installed
