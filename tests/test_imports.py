@@ -22,6 +22,7 @@ def test_public_api_surface_is_the_checked_in_one():
         "torchlime.functional",
         "torchlime.stability",
         "torchlime.metrics",
+        "torchlime.types",
     }
     for name, listed in expected.items():
         module = importlib.import_module(name)

@@ -54,6 +54,7 @@ def _explanation(masks, y, w, n_features=None, alpha=1.0):
         masks=masks,
         scores=y,
         weights=w,
+        config={"alpha": alpha},
     )
 
 
@@ -468,7 +469,7 @@ def test_limeimage_samplers(sampler, device):
     assert exp.n_samples.tolist() == [101, 101] and exp.resolved is None
     if sampler == "paired":
         assert torch.equal(exp.masks[:, 1::2], ~exp.masks[:, 2::2])
-        assert stability._looks_paired(exp.masks, exp.weights, exp.n_features)
+        assert exp.config["design"] == "paired"
     if sampler == "binomial":
         assert (exp.weights == 1).all()
     else:

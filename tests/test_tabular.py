@@ -16,7 +16,7 @@ from lime.lime_tabular import LimeTabularExplainer
 from torch import nn
 
 from torchlime import LimeTabular, TabularExplanation
-from torchlime.tabular import (
+from torchlime.functional import (
     euclidean_distance,
     sample_tabular,
     tabular_representation,
@@ -401,12 +401,22 @@ def test_shared_samples_are_row_0_s_samples_for_every_row(discretizer, device):
     assert_close(alone.coef, exp.coef[3:4], rtol=1e-9, atol=1e-10)
 
 
-def test_shared_samples_refuse_rows_that_centre_the_samples():
+def test_shared_samples_around_the_instance_share_their_random_numbers():
+    # Centred on each row, perturbations depend on the row: shared sampling then gives every
+    # row the same draws (common random numbers) around its own value, B * N model rows.
     data, _ = _table(seed=12)
-    with pytest.raises(ValueError, match="share_samples=True needs perturbations"):
-        LimeTabular(_mlp(), data, discretizer=None, sample_around_instance=True, share_samples=True)
-    # with every column discretized, sample_around_instance changes nothing: allowed
-    LimeTabular(_mlp(), data, sample_around_instance=True, share_samples=True)
+    x = data[:3]
+    kwargs = {"discretizer": None, "sample_around_instance": True, "n_samples": 300}
+    shared = LimeTabular(_mlp(), data, share_samples=True, progress=False, **kwargs)
+    exp = shared(x, generator=0, keep_samples=True)
+    offsets = exp.samples[:, 1:] - x[:, None]  # (B, N - 1, D)
+    continuous = ~shared.categorical
+    for b in (1, 2):
+        assert_close(offsets[b][:, continuous], offsets[0][:, continuous], rtol=0, atol=1e-9)
+        assert torch.equal(exp.samples[b, 1:, ~continuous], exp.samples[0, 1:, ~continuous])
+    alone = LimeTabular(_mlp(), data, progress=False, **kwargs)(x, generator=0, keep_samples=True)
+    independent = alone.samples[:, 1:] - x[:, None]
+    assert (independent[1] - independent[0]).abs()[:, continuous].max() > 0.5
 
 
 @pytest.mark.parametrize("k", [1, 8, 30, 127, 128, 300])

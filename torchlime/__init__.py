@@ -1,7 +1,8 @@
 """torchlime: LIME for PyTorch, batched, on the input's device."""
 
 from torchlime import metrics, stability
-from torchlime.data import explain_dataset
+from torchlime._version import __version__
+from torchlime.dataset import explain_dataset
 from torchlime.explanation import (
     Explanation,
     ImageExplanation,
@@ -12,8 +13,6 @@ from torchlime.image import LimeImage
 from torchlime.segmentation import SLIC, Grid, Quickshift, SoftSLIC
 from torchlime.tabular import LimeTabular
 from torchlime.text import LimeText
-
-__version__ = "0.1.0"
 
 __all__ = [
     "SLIC",

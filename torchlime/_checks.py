@@ -1,4 +1,4 @@
-"""Validation at the public boundary, shared by the front-ends and the metrics.
+"""Validation at the public boundary, shared by the front-ends, the stages and the metrics.
 
 Each check names the argument, the expected shape in the letter table and what came in.
 """
@@ -65,3 +65,60 @@ def masks(masks: Any, b: int, device: torch.device, k: int | None = None) -> Ten
     checked = masks.to(device=device, dtype=torch.bool).clone()
     checked[:, 0] = True  # lime overwrites row 0 with the original
     return checked
+
+
+def design(X: Tensor, y: Tensor, weight: Tensor, where: str) -> None:
+    """A regression's X (..., N, K), y (..., N, T) float and weight (..., N), agreeing on N."""
+    if X.ndim < 2 or y.ndim < 2 or weight.ndim < 1:
+        raise ValueError(
+            f"{where} needs X (..., N, K), y (..., N, T) and weight (..., N); got shapes "
+            f"{tuple(X.shape)}, {tuple(y.shape)} and {tuple(weight.shape)}"
+        )
+    n = X.shape[-2]
+    if y.shape[-2] != n or weight.shape[-1] != n:
+        raise ValueError(
+            f"{where}: X (..., N, K), y (..., N, T) and weight (..., N) must agree on N; "
+            f"got shapes {tuple(X.shape)}, {tuple(y.shape)} and {tuple(weight.shape)}"
+        )
+    if not y.dtype.is_floating_point:
+        raise TypeError(f"{where}: y must be floating point; got {y.dtype}")
+
+
+def feature_mask(
+    feature_mask: Tensor | None,
+    k: int,
+    ndim: int,
+    t: int,
+    *,
+    shared_only: bool = False,
+    device: torch.device | None = None,
+) -> Tensor:
+    """Validate a (..., K) or (..., T, K) mask for a design of ``ndim`` dims (..., N, K)."""
+    if feature_mask is None:
+        return torch.ones(k, dtype=torch.bool, device=device)
+    if feature_mask.dtype != torch.bool or feature_mask.shape[-1] != k:
+        raise ValueError(
+            f"feature_mask must be bool (..., K) or (..., T, K) with K={k}; got "
+            f"{feature_mask.dtype} of shape {tuple(feature_mask.shape)}"
+        )
+    per_target = feature_mask.ndim == ndim and feature_mask.shape[-2] == t
+    if shared_only and feature_mask.ndim >= ndim:
+        raise ValueError(
+            f"feature_mask must be (..., K) here; got shape {tuple(feature_mask.shape)}"
+        )
+    if not per_target and feature_mask.ndim > ndim - 1:
+        raise ValueError(
+            f"feature_mask must be (..., K) or (..., T, K) with T={t}; got shape "
+            f"{tuple(feature_mask.shape)}"
+        )
+    return feature_mask
+
+
+def per_target_mask(feature_mask: Tensor | None, X: Tensor, t: int) -> Tensor:
+    """A (..., K) or (..., T, K) feature mask for a design X (..., N, K), as (..., T, K) bool."""
+    k = X.shape[-1]
+    if feature_mask is None:
+        return torch.ones(*X.shape[:-2], t, k, dtype=torch.bool, device=X.device)
+    if feature_mask.ndim == X.ndim - 1:
+        feature_mask = feature_mask[..., None, :]
+    return feature_mask.expand(*feature_mask.shape[:-2], t, k)

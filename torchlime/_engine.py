@@ -1,9 +1,10 @@
-"""The modality-agnostic LIME engine: model scores in chunks, then the surrogate fit.
+"""The model side of the engine: every sample's scores, in chunks, on the inputs' device.
 
-Front-ends (image, tabular, text) supply three things: the original inputs, a
+The explainer template (:mod:`torchlime._explainer`) supplies the original inputs and a
 ``compose(start, stop)`` function that builds perturbed model inputs for a range of
-flattened rows, and the interpretable representation ``X`` of every sample. The engine
-never knows which modality it serves.
+flattened rows; this module runs the model and gathers the explained targets. It never
+knows which modality it serves. Also here: ``output=`` transforms, target normalisation,
+borrowed eval mode and the progress bar.
 
 Row convention: the B originals run first (they decide ``top_labels``), then the
 ``B * (N - 1)`` perturbed rows, flattened example-major: perturbed row ``r`` is example
@@ -23,22 +24,26 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from torchlime.functional.sampling import resolve_generator
-from torchlime.functional.surrogate import (
-    FEATURE_SELECTION,
-    Moments,
-    ridge_from_moments,
-    select_features,
-    weighted_moments,
-)
+from torchlime.types import Output
+
+__all__ = [
+    "OUTPUTS",
+    "Compose",
+    "Progress",
+    "Scores",
+    "borrowed_eval",
+    "normalise_target",
+    "output_fn",
+    "runs",
+    "score_samples",
+]
 
 OUTPUTS = ("softmax", "identity", "sigmoid", "log_softmax")
-Output = str | Callable[[Tensor], Tensor]
 Compose = Callable[[int, int], Any]
 
 
@@ -50,16 +55,6 @@ class Scores(NamedTuple):
 
     scores: Tensor
     target: Tensor
-
-
-class Surrogate(NamedTuple):
-    """The fitted local model, every field (B, T, ...) as in :class:`Explanation`."""
-
-    coef: Tensor
-    intercept: Tensor
-    score: Tensor
-    local_pred: Tensor
-    selected: Tensor
 
 
 def output_fn(output: Output) -> Callable[[Tensor], Tensor]:
@@ -189,7 +184,9 @@ def score_samples(
 
     Args:
         model: callable ``(n, ...) -> (n, O)``.
-        originals: the B unperturbed inputs, in the model's input format.
+        originals: the B unperturbed inputs, in the model's input format; None scores the
+            perturbed rows only (``target`` must then be given), and the scores are
+            (B, N - 1, T).
         compose: ``compose(start, stop)`` returns model inputs for flat perturbed rows
             ``[start, stop)`` (see the module docstring); it may reuse its own memory from
             one call to the next (a chunk's model call is issued before the next chunk is
@@ -214,7 +211,10 @@ def score_samples(
     transform = output_fn(output)
     take = take or (lambda inputs, i, j: inputs[i:j])
     per = n_samples - 1
-    total = batch + (per if shared else batch * per)  # the B originals, then perturbed rows
+    n_originals = 0 if originals is None else batch
+    if originals is None and target is None:
+        raise ValueError("scoring perturbed rows only needs the targets")
+    total = n_originals + (per if shared else batch * per)
     bar = Progress(total, progress)
     grad = torch.enable_grad() if differentiable else torch.no_grad()
     originals_out: list[Tensor] = []
@@ -223,14 +223,13 @@ def score_samples(
     with grad:
         for start in range(0, total, batch_size):
             stop = min(start + batch_size, total)
-            n_orig = max(0, min(stop, batch) - start)
+            n_orig = max(0, min(stop, n_originals) - start)
             if n_orig == 0:
-                inputs = compose(start - batch, stop - batch)
-            elif stop <= batch:
+                inputs = compose(start - n_originals, stop - n_originals)
+            elif stop <= n_originals:
                 inputs = take(originals, start, stop)
             else:  # the originals' last rows share the first chunk with perturbed ones
-                parts = [take(originals, start, batch), compose(0, stop - batch)]
-                inputs = _concat(parts)
+                inputs = _concat([take(originals, start, batch), compose(0, stop - batch)])
             out = transform(_call(model, inputs, validate, n_outputs))
             n_outputs = out.shape[-1]
             if n_orig:
@@ -239,22 +238,27 @@ def score_samples(
                 if start + n_orig == batch:  # every original seen: the targets are known
                     originals_out = [torch.cat(originals_out)]
                     target = _resolve_target(target, originals_out[0], top_labels, validate, device)
+            elif start == 0 and target is not None:  # perturbed rows only: check the range
+                target = _resolve_target(target, out, None, validate, device)
             if out.shape[0] and shared:  # every example's targets from every shared row
                 chunks.append(out[:, _known(target).flatten()])
             elif out.shape[0]:  # the originals came first, so the targets are known here
-                rows = torch.arange(start + n_orig - batch, stop - batch, device=device) // per
+                first = start + n_orig - n_originals
+                rows = torch.arange(first, stop - n_originals, device=device) // per
                 chunks.append(out.gather(1, _known(target)[rows]))
             bar.update(stop - start)
         target = _known(target)
         t = target.shape[1]
-        scores0 = originals_out[0].gather(1, target)[:, None, :]
         if not chunks:
-            rest = scores0[:, :0]
+            rest = torch.zeros(batch, 0, t, device=device)
         elif shared:  # (N - 1, B * T) -> (B, N - 1, T)
             rest = torch.cat(chunks).view(per, batch, t).permute(1, 0, 2)
         else:
             rest = torch.cat(chunks).view(batch, per, t)
-        scores = _at_least_float32(torch.cat([scores0, rest], 1))
+        if originals is not None:
+            scores0 = originals_out[0].gather(1, target)[:, None, :]
+            rest = torch.cat([scores0, rest.to(scores0.dtype)], 1)
+        scores = _at_least_float32(rest)
     if validate and not torch.compiler.is_compiling():
         bad = ~torch.isfinite(scores).all(-1)
         n_bad = int(bad.sum())
@@ -330,172 +334,3 @@ def _length(inputs: Any) -> int | None:
     elif isinstance(inputs, (tuple, list)):
         inputs = inputs[0] if inputs else None
     return inputs.shape[0] if isinstance(inputs, Tensor) else None
-
-
-def fit_surrogate(
-    X: Tensor,
-    scores: Tensor,
-    weights: Tensor,
-    n_features: Tensor,
-    *,
-    alpha: float,
-    feature_selection: str,
-    max_features: int | None,
-    chunk_size: int | None = None,
-) -> Surrogate:
-    """Select features and fit the weighted ridge surrogate for every example and target.
-
-    Args:
-        X: (B, N, K) interpretable samples (bool masks or floats); row 0 is the original.
-        scores: (B, N, T) float model scores.
-        weights: (B, N) sample weights.
-        n_features: (B,) int64 valid features per example; columns beyond are padding.
-        alpha: ridge penalty of the final fit.
-        feature_selection: one of lime's modes (``FEATURE_SELECTION``).
-        max_features: lime's ``num_features``; None keeps every feature.
-        chunk_size: compute the moments (the one pass over the N samples) this many
-            examples at a time (None: all at once); selection and solve then run for every
-            example together. Examples are independent, so the result is the same; chunks
-            keep the float64 (chunk, N, K) temporaries in cache when B x N x K is large (a
-            CPU matter). ``"lasso_path"``, which makes its own copies of the samples, also
-            selects chunk by chunk.
-
-    Returns:
-        :class:`Surrogate` with coef (B, T, K), intercept, score, local_pred (B, T) and the
-        selected features (B, T, K) bool.
-    """
-    b = X.shape[0]
-    step = b if chunk_size is None else max(1, chunk_size)
-    spans = [slice(i, i + step) for i in range(0, b, step)]
-    valid = torch.arange(X.shape[-1], device=X.device) < n_features[:, None]
-    parts = [weighted_moments(X[s], scores[s], weights[s]) for s in spans]  # float64
-    if len(parts) > 1:
-        moments = Moments(*(torch.cat(field) for field in zip(*parts, strict=True)))
-    else:
-        moments = parts[0]
-    if feature_selection == "lasso_path" and len(spans) > 1:
-        selected = torch.cat(
-            [
-                select_features(
-                    "lasso_path", X[s], scores[s], weights[s], max_features, feature_mask=valid[s]
-                )
-                for s in spans
-            ]
-        )
-    else:
-        selected = select_features(
-            feature_selection,
-            X,
-            scores,
-            weights,
-            max_features,
-            feature_mask=valid,
-            moments=moments,
-        )
-    fit = ridge_from_moments(moments, alpha, feature_mask=selected)
-    out = torch.promote_types(scores.dtype, torch.float32)
-    x0 = X[:, 0, :].to(fit.coef.dtype)
-    local_pred = fit.intercept + (fit.coef * x0[:, None, :]).sum(-1)
-    return Surrogate(
-        fit.coef.to(out), fit.intercept.to(out), fit.score.to(out), local_pred.to(out), selected
-    )
-
-
-class ExplanationFields(TypedDict):
-    """The fields every Explanation shares (see :class:`~torchlime.explanation.Explanation`)."""
-
-    coef: Tensor
-    intercept: Tensor
-    score: Tensor
-    local_pred: Tensor
-    model_pred: Tensor
-    target: Tensor
-    selected: Tensor
-    n_features: Tensor
-    seed: Tensor
-    masks: Tensor | None
-    scores: Tensor | None
-    weights: Tensor | None
-
-
-def explanation_fields(
-    fit: Surrogate,
-    scores: Tensor,
-    target: Tensor,
-    X: Tensor,
-    weights: Tensor,
-    n_features: Tensor,
-    seed: int,
-    *,
-    keep_samples: bool,
-) -> ExplanationFields:
-    """The fields every :class:`~torchlime.explanation.Explanation` shares.
-
-    Args:
-        fit: from :func:`fit_surrogate`.
-        scores: (B, N, T) model scores, row 0 the originals'.
-        target: (B, T) int64 explained outputs.
-        X: (B, N, K) interpretable samples.
-        weights: (B, N) sample weights.
-        n_features: (B,) int64 valid features per example.
-        seed: the call's seed (-1 for a caller's generator), recorded per example.
-        keep_samples: keep ``X`` (as ``masks``), the scores and the weights.
-
-    Returns:
-        keyword arguments for an Explanation; a front-end adds its own fields.
-    """
-    b = scores.shape[0]
-    return ExplanationFields(
-        coef=fit.coef,
-        intercept=fit.intercept,
-        score=fit.score,
-        local_pred=fit.local_pred,
-        model_pred=scores[:, 0],
-        target=target,
-        selected=fit.selected,
-        n_features=n_features,
-        seed=torch.full((b,), seed, dtype=torch.long, device=scores.device),
-        masks=X if keep_samples else None,
-        scores=scores if keep_samples else None,
-        weights=weights if keep_samples else None,
-    )
-
-
-def check_config(
-    *,
-    n_samples: object,
-    batch_size: int,
-    output: Output,
-    feature_selection: str,
-    max_features: int | None,
-    kernel_width: float | None,
-    alpha: float,
-) -> None:
-    """Validate the settings every explainer shares, at construction, naming the argument."""
-    if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 2:
-        raise ValueError(f"n_samples must be an int >= 2; got {n_samples!r}")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
-    output_fn(output)
-    if feature_selection not in FEATURE_SELECTION:
-        raise ValueError(
-            f"feature_selection must be one of {FEATURE_SELECTION}; got {feature_selection!r}"
-        )
-    if max_features is not None and max_features < 1:
-        raise ValueError(f"max_features must be >= 1 or None; got {max_features}")
-    if kernel_width is not None and kernel_width <= 0:
-        raise ValueError(f"kernel_width must be > 0; got {kernel_width}")
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0; got {alpha}")
-
-
-def new_generator(
-    generator: torch.Generator | None, device: torch.device
-) -> tuple[torch.Generator, int]:
-    """The call's generator and the seed to record (-1 when the caller brought their own)."""
-    if generator is not None:
-        return resolve_generator(generator, device)[0], -1
-    import secrets
-
-    seed = secrets.randbits(63)
-    return torch.Generator(device=device).manual_seed(seed), seed

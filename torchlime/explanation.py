@@ -1,20 +1,46 @@
-"""Explanation results: frozen dataclasses of tensors with leading dimension B."""
+"""Explanation results: frozen dataclasses of tensors with leading dimension B, and their recipe.
+
+Every field is a tensor (or None) whose dimensions are declared in the field's metadata in
+the letter table (``"B T K"``, ``"B N K"``, ...), with the value that pads it. Slicing,
+moving, concatenation (:meth:`Explanation.concat`) and padding are therefore generic: a
+new field only declares its dims. ``config`` is the recipe: a plain read-only mapping of
+how the explanation was made (explainer, kernel and distance, alpha, surrogate, feature
+selection, sampler and design, sample count, output transform, seed, versions), kept by
+slicing, concatenation and ``save``/``load`` (which never unpickles code). The analysis
+tools read it, so a refit of an explanation's samples with its own recipe reproduces it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
 
+from torchlime._version import __version__
+
 __all__ = ["Explanation", "ImageExplanation", "TabularExplanation", "TextExplanation"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: config (the recipe)
 E = TypeVar("E", bound="Explanation")
+Config = Mapping[str, Any]
+
+
+def dims(spec: str, pad: float = 0, *, optional: bool = False) -> Any:
+    """A dataclass field with dims ``spec`` (letter table), padded with ``pad``."""
+    meta = {"dims": tuple(spec.split()), "pad": pad}
+    if optional:
+        return dataclasses.field(default=None, metadata=meta)
+    return dataclasses.field(metadata=meta)
+
+
+def _frozen(config: Mapping[str, Any] | None) -> Config:
+    return MappingProxyType(dict(config or {}))
 
 
 @dataclass(frozen=True, eq=False, kw_only=True, slots=True)
@@ -23,56 +49,81 @@ class Explanation:
 
     Features are the interpretable parts of the input (superpixels, columns, words),
     padded to the batch's largest count K; padded features have coefficient 0 and are
-    never selected.
+    never selected. ``len(exp)`` is B; ``exp[i]`` / ``exp[i:j]`` select examples (keeping
+    dim B) and iterating yields them one by one.
     """
 
-    coef: Tensor
+    coef: Tensor = dims("B T K")
     """(B, T, K) float32 surrogate weights (0 beyond ``n_features[b]`` and for unselected)."""
-    intercept: Tensor
+    intercept: Tensor = dims("B T")
     """(B, T) float32."""
-    score: Tensor
+    score: Tensor = dims("B T")
     """(B, T) float32 weighted R² of the surrogate on its samples, as lime's ``score``."""
-    local_pred: Tensor
+    local_pred: Tensor = dims("B T")
     """(B, T) float32 surrogate prediction at the original input, as lime's ``local_pred``."""
-    model_pred: Tensor
+    model_pred: Tensor = dims("B T")
     """(B, T) float32 the model's explained score at the original input."""
-    target: Tensor
+    target: Tensor = dims("B T")
     """(B, T) int64 the explained outputs."""
-    selected: Tensor
+    selected: Tensor = dims("B T K", False)
     """(B, T, K) bool features in the surrogate (all valid ones without feature selection)."""
-    n_features: Tensor
+    n_features: Tensor = dims("B")
     """(B,) int64 number of valid features ``K_b`` of each example."""
-    seed: Tensor
+    seed: Tensor = dims("B")
     """(B,) int64 the generator seed of the call (-1 when the caller passed a generator)."""
-    masks: Tensor | None = None
-    """(B, N, K) bool interpretable samples, when kept (``keep_samples=True``)."""
-    scores: Tensor | None = None
+    masks: Tensor | None = dims("B N K", False, optional=True)
+    """(B, N, K) interpretable samples, when kept (``keep_samples=True``): bool masks, or
+    float for tables with continuous columns."""
+    scores: Tensor | None = dims("B N T", optional=True)
     """(B, N, T) float32 model scores of the samples, when kept."""
-    weights: Tensor | None = None
-    """(B, N) float sample weights, when kept (0 on the padding rows of ``n_samples="auto"``)."""
-    n_samples: Tensor | None = None
+    weights: Tensor | None = dims("B N", optional=True)
+    """(B, N) float sample weights, when kept (0 on padding rows, as ``n_samples="auto"``
+    leaves them)."""
+    n_samples: Tensor | None = dims("B", optional=True)
     """(B,) int64 samples behind each example's fit, the original included (with
     ``n_samples="auto"`` it differs per example; kept samples beyond it are padding)."""
-    resolved: Tensor | None = None
+    resolved: Tensor | None = dims("B T", False, optional=True)
     """(B, T) bool, with ``n_samples="auto"``: True when the top-k boundary was resolved
     at the requested confidence, False when it is still a tie at the sample budget."""
+    config: Config = dataclasses.field(default_factory=lambda: _frozen(None))
+    """The recipe: how the explanation was made (a read-only mapping of plain values)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, MappingProxyType):
+            object.__setattr__(self, "config", _frozen(self.config))
 
     def __len__(self) -> int:
         return self.coef.shape[0]
 
-    def _fields(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    def __iter__(self: E) -> Iterator[E]:
+        for i in range(len(self)):
+            yield self[i]
+
+    @classmethod
+    def tensor_fields(cls) -> dict[str, tuple[tuple[str, ...], float]]:
+        """Every tensor field's declared dims and padding value, by name."""
+        return {
+            f.name: (f.metadata["dims"], f.metadata["pad"])
+            for f in dataclasses.fields(cls)
+            if "dims" in f.metadata
+        }
+
+    def _tensors(self) -> dict[str, Tensor | None]:
+        return {name: getattr(self, name) for name in self.tensor_fields()}
 
     def _map(self: E, fn: Any) -> E:
         fields: dict[str, Any] = {
-            k: None if v is None else fn(v) for k, v in self._fields().items()
+            k: None if v is None else fn(v) for k, v in self._tensors().items()
         }
-        return type(self)(**fields)
+        return type(self)(**fields, config=self.config)
 
     def __getitem__(self: E, index: int | slice | Tensor) -> E:
         """Select examples: ``exp[0]``, ``exp[2:5]``, ``exp[mask]``; always keeps dim B."""
-        if isinstance(index, int):
-            index = slice(index, index + 1 if index != -1 else None)
+        if isinstance(index, int) and not isinstance(index, bool):
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"index {index} is out of range for a batch of {len(self)}")
+            index = index % len(self)
+            index = slice(index, index + 1)
         return self._map(lambda t: t[index])
 
     def to(self: E, *args: Any, **kwargs: Any) -> E:
@@ -96,6 +147,41 @@ class Explanation:
     def detach(self: E) -> E:
         """Detach every field from the autograd graph."""
         return self._map(lambda t: t.detach())
+
+    @classmethod
+    def concat(cls: type[E], parts: Sequence[E]) -> E:
+        """Concatenate explanations of one kind along B, padding every other dim to the largest.
+
+        Padding follows each field's declaration (coefficient 0, never selected, weight 0
+        on padded sample rows, token -1, ...), as within one call. A field missing from
+        some part (samples kept by one call only) is dropped. The recipes must agree but
+        for the seed, which each example keeps in ``seed``.
+
+        Args:
+            parts: explanations of the same class.
+
+        Returns:
+            one explanation of all their examples, in order.
+
+        Raises:
+            ValueError: for no parts, mixed kinds, or recipes that differ.
+        """
+        if not parts:
+            raise ValueError("concat needs at least one explanation")
+        kind = type(parts[0])
+        if any(type(p) is not kind for p in parts):
+            raise ValueError(
+                f"concat needs explanations of one kind; got {[type(p).__name__ for p in parts]}"
+            )
+        fields: dict[str, Any] = {}
+        for name, (spec, pad) in kind.tensor_fields().items():
+            values = [getattr(p, name) for p in parts]
+            if any(v is None for v in values):
+                fields[name] = None
+                continue
+            sizes = [max(v.shape[i] for v in values) for i in range(len(spec))]
+            fields[name] = torch.cat([_pad_to(v, sizes, pad) for v in values])
+        return kind(**fields, config=_merge_configs([p.config for p in parts]))
 
     def ranking(self) -> Tensor:
         """Features ordered by decreasing ``|coef|`` (selected first, ties by feature index).
@@ -149,14 +235,13 @@ class Explanation:
         return torch.zeros_like(keep).scatter_(-1, order, keep)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the explanation to ``path`` (tensors only; loads with ``weights_only``)."""
-        import torchlime
-
+        """Write the explanation to ``path``: tensors and plain values, loads ``weights_only``."""
         payload = {
             "schema_version": SCHEMA_VERSION,
             "kind": type(self).__name__,
-            "versions": {"torchlime": torchlime.__version__, "torch": str(torch.__version__)},
-            "fields": self._fields(),
+            "versions": {"torchlime": __version__, "torch": str(torch.__version__)},
+            "config": dict(self.config),
+            "fields": self._tensors(),
         }
         torch.save(payload, path)
 
@@ -177,17 +262,43 @@ class Explanation:
             raise ValueError(f"{path} holds an unknown explanation kind {payload['kind']!r}")
         if not issubclass(kind, cls):
             raise TypeError(f"{path} holds a {payload['kind']}, not a {cls.__name__}")
-        names = {f.name for f in dataclasses.fields(kind)}
+        names = kind.tensor_fields()
         fields = {k: v for k, v in payload["fields"].items() if k in names}
-        return kind(**fields)
+        return kind(**fields, config=payload.get("config", {}))
+
+
+def _pad_to(t: Tensor, sizes: list[int], pad: float) -> Tensor:
+    """Pad every dim of ``t`` after the first up to ``sizes`` with ``pad``, at the end."""
+    if list(t.shape[1:]) == sizes[1:]:
+        return t
+    out = t.new_full((t.shape[0], *sizes[1:]), pad)
+    out[tuple(slice(0, n) for n in t.shape)] = t
+    return out
+
+
+def _merge_configs(configs: list[Config]) -> dict[str, Any]:
+    """One recipe for concatenated explanations: equal but for the seed (None if it differs)."""
+    first = dict(configs[0])
+    for other in configs[1:]:
+        keys = set(first) | set(other)
+        differ = sorted(k for k in keys if k != "seed" and first.get(k) != other.get(k))
+        if differ:
+            raise ValueError(
+                f"explanations made with different recipes cannot be concatenated: {differ} "
+                f"differ ({[first.get(k) for k in differ]} vs {[other.get(k) for k in differ]})"
+            )
+        if first.get("seed") != other.get("seed"):
+            first["seed"] = None  # per example in the `seed` field
+    return first
 
 
 @dataclass(frozen=True, eq=False, kw_only=True, slots=True)
 class ImageExplanation(Explanation):
     """An explanation of images over superpixels."""
 
-    segments: Tensor
-    """(B, H, W) int64 superpixel id of each pixel, ``0..n_features[b]-1``."""
+    segments: Tensor = dims("B H W", -1)
+    """(B, H, W) int64 superpixel id of each pixel, ``0..n_features[b]-1`` (-1 on the padding
+    of concatenated images of different sizes)."""
 
     @property
     def attributions(self) -> Tensor:
@@ -220,10 +331,11 @@ class ImageExplanation(Explanation):
 
 
 def _paint(values: Tensor, segments: Tensor) -> Tensor:
-    """Gather per-feature values (B, T, K) onto pixels through segments (B, H, W)."""
+    """Gather per-feature values (B, T, K) onto pixels through segments (B, H, W); 0 at -1."""
     b, t, _ = values.shape
     index = segments.flatten(1)[:, None, :].expand(b, t, -1)
-    return values.gather(2, index).view(b, t, *segments.shape[1:])
+    painted = values.gather(2, index.clamp(min=0)).view(b, t, *segments.shape[1:])
+    return torch.where(segments[:, None] >= 0, painted, torch.zeros_like(painted))
 
 
 def _family(cls: type[Explanation]) -> list[type[Explanation]]:
@@ -284,15 +396,18 @@ class TabularExplanation(Explanation):
     names from the column names you pass, the row's values, bins and bin edges.
     """
 
-    x: Tensor
+    x: Tensor = dims("B D")
     """(B, D) the explained rows."""
-    bins: Tensor
+    bins: Tensor = dims("B D", -1)
     """(B, D) int64 bin of each discretized column of the row (-1 for other columns)."""
-    edges: Tensor
+    edges: Tensor = dims("B D E", float("inf"))
     """(B, D, E) bin edges of discretized columns (``+inf`` padding; an expanded view of
     the explainer's (D, E) edges)."""
-    categorical: Tensor
+    categorical: Tensor = dims("B D", False)
     """(B, D) bool, the categorical columns."""
+    samples: Tensor | None = dims("B N D", optional=True)
+    """(B, N, D) the perturbed rows the model saw, when kept (``keep_samples=True``): the
+    explainer's ``samples=`` replays them."""
 
     def feature_names(
         self,
@@ -374,14 +489,16 @@ class TextExplanation(Explanation):
     a mapping, or a callable such as ``tokenizer.convert_ids_to_tokens``).
     """
 
-    input_ids: Tensor
+    input_ids: Tensor = dims("B L")
     """(B, L) int64 the explained token ids."""
-    feature_tokens: Tensor
+    feature_tokens: Tensor = dims("B K", -1)
     """(B, K) int64 token id of each feature (-1 beyond ``n_features[b]``)."""
-    token_features: Tensor
+    token_features: Tensor = dims("B L", -1)
     """(B, L) int64 feature of each token (-1 for tokens that are not features: padding
     and special tokens)."""
-    word_start: Tensor | None = None
+    attention_mask: Tensor | None = dims("B L", optional=True)
+    """(B, L) the attention mask the sequences came with (0 on padding)."""
+    word_start: Tensor | None = dims("B L", False, optional=True)
     """(B, L) bool, the tokens that begin a word when features are words (``word_ids=``);
     None when every token is its own unit."""
 

@@ -1,272 +1,46 @@
 """LimeText: LIME for models on token ids, a batch of sequences per call, on the device.
 
-lime 0.2.0.1's ``LimeTextExplainer`` on token-id tensors instead of strings:
-
-- **Features** (:func:`text_features`): the distinct tokens of a sequence, in order of
-  first occurrence (lime's bag of words, ``bow=True``: removing a token removes every
-  occurrence), or every token position (``bow=False``). With ``word_ids`` (a subword
-  tokenizer's word index of each token) the units are words instead of tokens: a word's
-  pieces go together, and bag-of-words features are distinct words (equal piece
-  sequences), as lime's words are. Padding (``attention_mask`` 0) and ``special_ids``
-  (CLS, SEP, ...) are never features and are always kept.
-- **Sampling** (:func:`sample_removals`): lime's scheme, not Bernoulli: each sample
-  removes a uniform number ``1..K_b`` of distinct features, chosen uniformly; row 0 is
-  the sequence itself.
-- **Perturbed inputs** (:func:`remove_tokens`): a removed token is dropped (the rest close
-  up and the sequence is padded at the end, as lime deletes words from the string) or
-  replaced by ``mask_id`` (lime's ``bow=False`` puts ``"UNKWORDZ"`` in its place; a
-  removed word of several pieces becomes one ``mask_id``, as lime's word does).
-  Built chunk by chunk: memory is bounded by ``batch_size`` rows.
-- **Weights**: lime's cosine kernel (width 25 on 100 x cosine distance).
-- **Surrogate**: the engine's feature selection and weighted ridge.
+The text hooks of the explainer template, with lime 0.2.0.1's ``LimeTextExplainer``
+semantics on token-id tensors instead of strings: the features are distinct tokens or
+words (bag of words) or positions (:func:`~torchlime.functional.text_features`), lime's
+sampler removes a uniform number of them
+(:func:`~torchlime.functional.sample_removals`), removed tokens are dropped or masked
+(:func:`~torchlime.functional.remove_tokens`) chunk by chunk, and the kernel is lime's
+cosine kernel, width 25 on 100 x the cosine distance.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, cast
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from torchlime import _checks, _engine
-from torchlime.explanation import TextExplanation
-from torchlime.functional.kernels import lime_kernel
-from torchlime.functional.sampling import random_ranks, resolve_generator
+from torchlime._engine import Compose
+from torchlime._explainer import Explainer, Features, Samples
+from torchlime.explanation import Explanation, TextExplanation
+from torchlime.functional.sampling import sample_removals
+from torchlime.functional.text import TextFeatures, remove_tokens, text_features
+from torchlime.types import Output, Sampler
 
 __all__ = ["LimeText", "TextFeatures", "remove_tokens", "sample_removals", "text_features"]
 
 
-class TextFeatures(NamedTuple):
-    """The interpretable features of a batch of token sequences."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Tokens(Features):
+    """Sequences (``inputs``: input_ids and attention_mask) and their features."""
 
     token_features: Tensor
-    """(B, L) int64 feature of each token, -1 for padding and special tokens."""
+    """(B, L) int64 feature of each token, -1 for tokens that are not features."""
     feature_tokens: Tensor
-    """(B, K) int64 token id of each feature, -1 beyond ``n_features[b]``."""
-    n_features: Tensor
-    """(B,) int64 features of each sequence ``K_b``."""
-    word_start: Tensor
-    """(B, L) bool, the tokens that begin a unit (a word with ``word_ids``, else every
-    feature token): a removed unit replaced by ``mask_id`` keeps one token."""
+    """(B, K) int64 token id of each feature's first piece."""
+    word_start: Tensor | None
+    """(B, L) bool first piece of each word (with word_ids), else None."""
 
 
-def text_features(
-    input_ids: Tensor,
-    attention_mask: Tensor | None = None,
-    *,
-    bow: bool = True,
-    special_ids: Sequence[int] | Tensor = (),
-    word_ids: Tensor | None = None,
-) -> TextFeatures:
-    """Find the features of each sequence: distinct tokens or words (``bow``), or positions.
-
-    Bag-of-words features are numbered by first occurrence, as lime's ``IndexedString``
-    numbers words. One host sync (the padded feature count K); three with ``word_ids``.
-
-    Args:
-        input_ids: (B, L) int64 token ids.
-        attention_mask: (B, L) 0/1 or bool, 0 on padding (None: no padding).
-        bow: one feature per distinct unit (every occurrence together) or per position.
-        special_ids: token ids that are never features (CLS, SEP, BOS, EOS, ...).
-        word_ids: (B, L) int64 word index of each token (a Hugging Face tokenizer's
-            ``encoding.word_ids()``, with -1 for its None), or None: every token is a unit.
-            Consecutive tokens with the same word index form one word.
-
-    Returns:
-        :class:`TextFeatures`.
-
-    Example:
-        >>> f = text_features(torch.tensor([[5, 7, 5, 9]]))
-        >>> f.token_features.tolist(), f.feature_tokens.tolist(), f.n_features.tolist()
-        ([[0, 1, 0, 2]], [[5, 7, 9]], [3])
-        >>> # "un ##real real un ##real": words {un·real, real}
-        >>> ids, words = torch.tensor([[3, 4, 5, 3, 4]]), torch.tensor([[0, 0, 1, 2, 2]])
-        >>> w = text_features(ids, word_ids=words)
-        >>> w.token_features.tolist(), w.n_features.tolist()
-        ([[0, 0, 1, 0, 0]], [2])
-    """
-    b, seq = input_ids.shape
-    device = input_ids.device
-    valid = torch.ones_like(input_ids, dtype=torch.bool)
-    if attention_mask is not None:
-        valid = attention_mask.bool()
-    special = torch.as_tensor(special_ids, dtype=input_ids.dtype, device=device)
-    if special.numel():
-        valid = valid & ~torch.isin(input_ids, special)
-    arange = torch.arange(seq, device=device).expand(b, seq)
-    if word_ids is not None:
-        return _word_features(input_ids, valid & (word_ids >= 0), word_ids, bow)
-    if bow:
-        # first occurrence of each token's id: sort ids (stable keeps positions ascending)
-        big = torch.iinfo(input_ids.dtype).max
-        key = torch.where(valid, input_ids, big)
-        sorted_ids, order = key.sort(dim=1, stable=True)
-        starts = torch.ones_like(valid)
-        starts[:, 1:] = sorted_ids[:, 1:] != sorted_ids[:, :-1]
-        run = starts.cumsum(1) - 1
-        first_of_run = torch.full_like(order, seq).scatter_reduce(
-            1, run, torch.where(starts, order, seq), "amin"
-        )
-        first_sorted = first_of_run.gather(1, run)
-        first = torch.empty_like(order).scatter_(1, order, first_sorted)  # per token
-        is_first = (first == arange) & valid
-        rank = is_first.cumsum(1) - 1
-        token_features = torch.where(valid, rank.gather(1, first), -1)
-    else:
-        is_first = valid
-        token_features = torch.where(valid, valid.cumsum(1) - 1, -1)
-    n_features = is_first.sum(1)
-    k = max(int(n_features.max()), 1) if b else 1  # the one host sync
-    slot = torch.where(is_first, token_features, k)
-    feature_tokens = torch.full((b, k + 1), -1, dtype=torch.long, device=device)
-    feature_tokens.scatter_(1, slot, input_ids.long())
-    return TextFeatures(token_features, feature_tokens[:, :k], n_features, valid)
-
-
-def _word_features(input_ids: Tensor, valid: Tensor, word_ids: Tensor, bow: bool) -> TextFeatures:
-    """Words as units: runs of valid tokens with one word index (see :func:`text_features`).
-
-    Distinct words are found by comparing every pair of words' pieces: (B, U, U, P)
-    booleans for U words of at most P pieces, fine for sentences and paragraphs.
-    """
-    b = input_ids.shape[0]
-    device = input_ids.device
-    previous = torch.full_like(word_ids, -1)
-    previous[:, 1:] = torch.where(valid[:, :-1], word_ids[:, :-1], -1)
-    start = valid & (word_ids != previous)
-    unit = torch.where(valid, start.cumsum(1) - 1, -1)  # (B, L) word of each token
-    n_units = start.sum(1)
-    u = max(int(n_units.max()), 1)  # host syncs: the widest sequence of words ...
-    piece = torch.where(valid, _piece_index(start), 0)  # position inside its word
-    p = int(piece.max()) + 1  # ... and the longest word
-    # (B, U + 1, P) the pieces of every word, -1 padded; slot U collects non-features
-    pieces = torch.full((b, u + 1, p), -1, dtype=torch.long, device=device)
-    pieces[torch.arange(b, device=device)[:, None], torch.where(valid, unit, u), piece] = (
-        input_ids.long()
-    )
-    pieces = pieces[:, :u]
-    real = torch.arange(u, device=device) < n_units[:, None]
-    if bow:  # a word's first occurrence: the first word with the same pieces
-        same = (pieces[:, :, None, :] == pieces[:, None, :, :]).all(-1)  # (B, U, U)
-        first = same.int().argmax(-1)
-    else:
-        first = torch.arange(u, device=device).expand(b, u)
-    is_first = (first == torch.arange(u, device=device)) & real
-    rank = is_first.cumsum(1) - 1
-    unit_feature = rank.gather(1, first)  # (B, U)
-    token_features = torch.where(valid, unit_feature.gather(1, unit.clamp(min=0)), -1)
-    n_features = is_first.sum(1)
-    k = max(int(n_features.max()), 1)
-    slot = torch.where(is_first, unit_feature, k)
-    feature_tokens = torch.full((b, k + 1), -1, dtype=torch.long, device=device)
-    feature_tokens.scatter_(1, slot, pieces[:, :, 0])
-    return TextFeatures(token_features, feature_tokens[:, :k], n_features, start)
-
-
-def _piece_index(start: Tensor) -> Tensor:
-    """(B, L) int64 distance of every position to the last True of ``start`` at or before it."""
-    seq = start.shape[1]
-    positions = torch.arange(seq, device=start.device).expand_as(start)
-    last = torch.where(start, positions, 0).cummax(1).values
-    return positions - last
-
-
-def sample_removals(
-    n_features: Tensor,
-    n_samples: int,
-    k_max: int | None = None,
-    *,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Draw lime's text samples: remove a uniform number ``1..K_b`` of distinct features.
-
-    For each sample, ``size ~ U{1, ..., K_b}`` features chosen uniformly without
-    replacement are switched off (lime's ``randint(1, K_b + 1)`` then ``choice(K_b, size,
-    replace=False)``); row 0 keeps everything. Padding features (``k >= K_b``) stay on.
-
-    Args:
-        n_features: (B,) int64 features per example ``K_b`` (>= 1).
-        n_samples: N >= 1 samples per example, row 0 included.
-        k_max: K, the padded width (default ``n_features.max()``, a host sync).
-        generator: source of randomness on ``n_features``' device (None: fresh seed).
-
-    Returns:
-        (B, N, K) bool, True where a feature is kept.
-
-    Example:
-        >>> g = torch.Generator().manual_seed(0)
-        >>> masks = sample_removals(torch.tensor([3, 5]), 4, generator=g)
-        >>> masks.shape, masks[:, 0].all().item(), (~masks[:, 1:]).sum(-1).ge(1).all().item()
-        (torch.Size([2, 4, 5]), True, True)
-    """
-    generator, device = resolve_generator(generator, n_features.device)
-    b = n_features.shape[0]
-    k = int(n_features.max()) if k_max is None else k_max
-    counts = n_features.to(torch.float64)[:, None]
-    u = torch.rand(b, n_samples, generator=generator, device=device, dtype=torch.float64)
-    size = torch.minimum((u * counts).floor() + 1, counts)  # U{1..K_b}
-    rank = random_ranks(b, n_samples, k, n_features, generator)  # padding last: never removed
-    masks = rank >= size[..., None]
-    masks[:, 0] = True
-    return masks
-
-
-def remove_tokens(
-    input_ids: Tensor,
-    attention_mask: Tensor,
-    token_features: Tensor,
-    keep: Tensor,
-    *,
-    mask_id: int | None = None,
-    pad_id: int = 0,
-    word_start: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Build perturbed sequences: tokens of removed features dropped or masked.
-
-    Args:
-        input_ids: (R, L) int64 token ids.
-        attention_mask: (R, L) 0/1, 0 on padding.
-        token_features: (R, L) int64 feature of each token (-1: not a feature, kept).
-        keep: (R, K) bool, the features each row keeps.
-        mask_id: None drops removed tokens (the kept ones close up, padding with
-            ``pad_id`` at the end, the attention mask following); an id replaces them.
-        pad_id: the padding id written after dropped tokens.
-        word_start: (R, L) bool, the tokens that begin a word (:class:`TextFeatures`);
-            with ``mask_id`` a removed word keeps one mask token and drops its other
-            pieces. None: every token is its own unit.
-
-    Returns:
-        ``(input_ids, attention_mask)``, each (R, L) and of the inputs' dtypes.
-
-    Example:
-        >>> ids = torch.tensor([[101, 5, 7, 102]])
-        >>> feats = torch.tensor([[-1, 0, 1, -1]])
-        >>> keep = torch.tensor([[False, True]])
-        >>> out, att = remove_tokens(ids, torch.ones_like(ids), feats, keep)
-        >>> out.tolist(), att.tolist()
-        ([[101, 7, 102, 0]], [[1, 1, 1, 0]])
-    """
-    is_feature = token_features >= 0
-    kept = keep.gather(1, token_features.clamp(min=0))
-    removed = is_feature & ~kept
-    dropped = removed
-    if mask_id is not None:
-        input_ids = torch.where(removed, mask_id, input_ids)
-        if word_start is None:  # one token per unit: nothing closes up
-            return input_ids, attention_mask
-        dropped = removed & ~word_start  # the word's other pieces
-    r, seq = input_ids.shape
-    stays = attention_mask.bool() & ~dropped
-    dest = torch.where(stays, stays.cumsum(1) - 1, seq)  # column L is a dump
-    out = torch.full((r, seq + 1), pad_id, dtype=input_ids.dtype, device=input_ids.device)
-    out.scatter_(1, dest, input_ids)
-    length = stays.sum(1, keepdim=True)
-    attention = (torch.arange(seq, device=input_ids.device) < length).to(attention_mask.dtype)
-    return out[:, :seq], attention
-
-
-class LimeText(nn.Module):
+class LimeText(Explainer):
     """LIME for text models on token ids: (B, L) sequences at once, as lime's LimeTextExplainer.
 
     The model is called as ``model(input_ids=..., attention_mask=...)`` (the Hugging Face
@@ -295,26 +69,33 @@ class LimeText(nn.Module):
         special_ids: token ids never explained nor removed (CLS, SEP, ...).
         output: ``"softmax"`` (default), ``"identity"``, ``"sigmoid"``, ``"log_softmax"``
             or a callable ``(n, O) -> (n, O)``.
-        n_samples: N >= 2 samples per sequence, the sequence included (lime: 5000).
+        n_samples: N >= 2 samples per sequence, the sequence included (lime: 5000), or
+            ``"auto"``.
         batch_size: perturbed sequences per model call (bounds memory).
         kernel_width: lime's text kernel width, on 100 x cosine distance (25).
         alpha: ridge penalty of the surrogate (lime: 1).
         feature_selection: ``"auto"``, ``"none"``, ``"highest_weights"``,
             ``"forward_selection"`` or ``"lasso_path"``, as lime.
         max_features: lime's ``num_features`` (10, lime's default); None keeps all.
-        progress: progress bar on stderr (None: only on a terminal).
-        eval_mode: borrow eval mode for the model during the call.
-        validate: check inputs and outputs (host syncs at the boundary).
+        sampler: ``"lime"`` (lime's: a uniform number of features removed), or any other
+            sampler, under lime's removal law where it has one (``"paired"``,
+            ``"stratified"``, ``"binomial"``; see :mod:`torchlime.functional.sampling`).
+        **settings: the shared settings (see :class:`~torchlime._explainer.Explainer`).
 
     Example:
+        >>> from torch import nn
         >>> emb = nn.EmbeddingBag(20, 2)
         >>> model = lambda input_ids, attention_mask: emb(input_ids, per_sample_weights=None)
         >>> explainer = LimeText(model, n_samples=50, progress=False)
-        >>> g = torch.Generator().manual_seed(0)
-        >>> exp = explainer(torch.tensor([[3, 4, 3, 5]]), generator=g)
-        >>> exp.coef.shape, len(exp.as_list())
-        (torch.Size([1, 1, 3]), 3)
+        >>> exp = explainer(torch.tensor([[3, 4, 3, 5]]), generator=0)
+        >>> exp.coef.shape, len(exp.as_list()), exp.config["distance_scale"]
+        (torch.Size([1, 1, 3]), 3, 100.0)
     """
+
+    explanation = TextExplanation
+    law = "removal"
+    distance = "cosine"
+    distance_scale = 100.0
 
     def __init__(
         self,
@@ -324,52 +105,32 @@ class LimeText(nn.Module):
         mask_id: int | None = None,
         pad_id: int = 0,
         special_ids: Sequence[int] = (),
-        output: _engine.Output = "softmax",
-        n_samples: int = 5000,
+        output: Output = "softmax",
+        n_samples: int | str = 5000,
         batch_size: int = 256,
         kernel_width: float = 25.0,
         alpha: float = 1.0,
         feature_selection: str = "auto",
         max_features: int | None = 10,
-        progress: bool | None = None,
-        eval_mode: bool = True,
-        validate: bool = True,
+        sampler: Sampler = "lime",
+        **settings: Any,
     ) -> None:
-        super().__init__()
-        _engine.check_config(
+        super().__init__(
+            model,
             n_samples=n_samples,
             batch_size=batch_size,
-            output=output,
-            feature_selection=feature_selection,
-            max_features=max_features,
             kernel_width=kernel_width,
             alpha=alpha,
+            feature_selection=feature_selection,
+            max_features=max_features,
+            output=output,
+            sampler=sampler,
+            **settings,
         )
-        self.model = model
         self.bow = bow
         self.mask_id = mask_id
         self.pad_id = pad_id
         self.special_ids = [int(i) for i in special_ids]
-        self.output = output
-        self.n_samples = n_samples
-        self.batch_size = batch_size
-        self.kernel_width = float(kernel_width)
-        self.alpha = alpha
-        self.feature_selection = feature_selection
-        self.max_features = max_features
-        self.progress = progress
-        self.eval_mode = eval_mode
-        self.validate = validate
-
-    def extra_repr(self) -> str:
-        """Configuration shown in ``repr``."""
-        return (
-            f"bow={self.bow}, mask_id={self.mask_id}, pad_id={self.pad_id}, "
-            f"special_ids={self.special_ids}, output={self.output!r}, "
-            f"n_samples={self.n_samples}, batch_size={self.batch_size}, "
-            f"kernel_width={self.kernel_width}, alpha={self.alpha}, "
-            f"feature_selection={self.feature_selection!r}, max_features={self.max_features}"
-        )
 
     def forward(
         self,
@@ -380,9 +141,10 @@ class LimeText(nn.Module):
         top_labels: int | None = None,
         masks: Tensor | None = None,
         word_ids: Tensor | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | int | None = None,
         keep_samples: bool = False,
         differentiable: bool = False,
+        repeats: int = 1,
     ) -> TextExplanation:
         """Explain a batch of token sequences.
 
@@ -397,10 +159,12 @@ class LimeText(nn.Module):
             word_ids: (B, L) integer word index of each token, -1 outside words (from a
                 Hugging Face tokenizer: ``[[-1 if w is None else w for w in
                 enc.word_ids(i)] for i in range(B)]``); features are then words.
-            generator: source of randomness on the inputs' device (None: a fresh seed,
-                recorded in ``Explanation.seed``).
+            generator: a ``torch.Generator`` on the inputs' device, an int seed, or None
+                (a fresh seed, recorded in ``Explanation.seed``).
             keep_samples: keep masks, scores and weights on the explanation.
             differentiable: keep the autograd graph from the model to the coefficients.
+            repeats: explain every sequence R times with independent samples (R * B
+                results, replicate-major), features found once.
 
         Returns:
             :class:`~torchlime.explanation.TextExplanation`.
@@ -411,15 +175,35 @@ class LimeText(nn.Module):
                 targets out of range, or a model output that is not (n, O).
             TypeError: for non-integer token ids or non-integer targets.
         """
+        exp = self.explain(
+            input_ids,
+            target,
+            top_labels=top_labels,
+            given=masks,
+            generator=generator,
+            keep_samples=keep_samples,
+            differentiable=differentiable,
+            repeats=repeats,
+            attention_mask=attention_mask,
+            word_ids=word_ids,
+        )
+        return cast(TextExplanation, exp)
+
+    # ------------------------------------------------------------------ hooks
+
+    def _features(  # type: ignore[override]  # its forward's inputs, by name
+        self,
+        input_ids: Any,
+        *,
+        k: int | None = None,
+        attention_mask: Tensor | None = None,
+        word_ids: Tensor | None = None,
+    ) -> _Tokens:
         ids, attention = _check_tokens(input_ids, attention_mask)
         words = _check_word_ids(word_ids, ids)
-        b = ids.shape[0]
-        target_bt = _engine.normalise_target(target, top_labels, b)
         feats = text_features(
             ids, attention, bow=self.bow, special_ids=self.special_ids, word_ids=words
         )
-        word_start = None if words is None else feats.word_start
-        k = feats.feature_tokens.shape[1]
         if self.validate and not torch.compiler.is_compiling():
             empty = feats.n_features == 0
             if bool(empty.any()):
@@ -427,15 +211,20 @@ class LimeText(nn.Module):
                     f"sequences {empty.nonzero().flatten().tolist()[:10]} have no feature to "
                     "explain (empty text: only padding and special tokens)"
                 )
-        generator, seed = _engine.new_generator(generator, ids.device)
-        if masks is None:
-            masks = sample_removals(feats.n_features, self.n_samples, k, generator=generator)
-        else:
-            masks = _checks.masks(masks, b, ids.device, k)
-        n = masks.shape[1]
-        weights = lime_kernel(
-            masks, self.kernel_width / 100.0, feats.n_features, dtype=torch.float64
+        return _Tokens(
+            inputs={"input_ids": ids, "attention_mask": attention},
+            n_features=feats.n_features,
+            k=feats.feature_tokens.shape[1],
+            token_features=feats.token_features,
+            feature_tokens=feats.feature_tokens,
+            word_start=None if words is None else feats.word_start,
         )
+
+    def _compose(self, features: Features, samples: Samples, differentiable: bool) -> Compose:
+        f = cast(_Tokens, features)
+        ids, attention = f.inputs["input_ids"], f.inputs["attention_mask"]
+        masks = samples.data
+        b, n, k = masks.shape
         per = n - 1
         # flat perturbed rows (engine order) and the sequence each belongs to, once per call
         perturbed = masks[:, 1:].reshape(b * per, k)
@@ -446,59 +235,39 @@ class LimeText(nn.Module):
             new_ids, new_attention = remove_tokens(
                 ids.index_select(0, example),
                 attention.index_select(0, example),
-                feats.token_features.index_select(0, example),
+                f.token_features.index_select(0, example),
                 perturbed[start:stop],
                 mask_id=self.mask_id,
                 pad_id=self.pad_id,
-                word_start=None if word_start is None else word_start.index_select(0, example),
+                word_start=None if f.word_start is None else f.word_start.index_select(0, example),
             )
             return {"input_ids": new_ids, "attention_mask": new_attention}
 
-        with _engine.borrowed_eval(self.model, self.eval_mode):
-            result = _engine.score_samples(
-                self._call,
-                {"input_ids": ids, "attention_mask": attention},
-                compose_rows,
-                batch=b,
-                n_samples=n,
-                target=target_bt,
-                top_labels=top_labels,
-                output=self.output,
-                batch_size=self.batch_size,
-                device=ids.device,
-                progress=self.progress,
-                differentiable=differentiable,
-                validate=self.validate,
-                take=lambda inputs, i, j: {key: v[i:j] for key, v in inputs.items()},
-            )
-        fit = _engine.fit_surrogate(
-            masks,
-            result.scores,
-            weights,
-            feats.n_features,
-            alpha=self.alpha,
-            feature_selection=self.feature_selection,
-            max_features=self.max_features,
-        )
-        return TextExplanation(
-            **_engine.explanation_fields(
-                fit,
-                result.scores,
-                result.target,
-                masks,
-                weights,
-                feats.n_features,
-                seed,
-                keep_samples=keep_samples,
-            ),
-            input_ids=ids,
-            feature_tokens=feats.feature_tokens,
-            token_features=feats.token_features,
-            word_start=word_start,
-        )
+        return compose_rows
 
-    def _call(self, inputs: dict[str, Tensor]) -> Tensor:
+    def _call_model(self, inputs: dict[str, Tensor]) -> Any:
         return _logits(self.model(**inputs))
+
+    def _result(self, features: Features, samples: Samples, keep_samples: bool) -> dict[str, Any]:
+        f = cast(_Tokens, features)
+        return {
+            "input_ids": f.inputs["input_ids"],
+            "attention_mask": f.inputs["attention_mask"],
+            "feature_tokens": f.feature_tokens,
+            "token_features": f.token_features,
+            "word_start": f.word_start,
+        }
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "bow": self.bow,
+            "mask_id": self.mask_id,
+            "pad_id": self.pad_id,
+            "special_ids": self.special_ids,
+        }
+
+    def _replay_kwargs(self, exp: Explanation) -> dict[str, Any]:
+        return {"masks": exp.masks, "attention_mask": cast(TextExplanation, exp).attention_mask}
 
 
 def _logits(out: Any) -> Any:

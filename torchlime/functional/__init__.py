@@ -1,53 +1,138 @@
-"""Pure tensor functions: the pipeline's stages, usable on their own.
+"""Pure tensor functions: every stage of the pipeline, usable on its own.
 
-``sample_masks`` -> ``compose`` (with ``segment_mean`` as lime's fill) -> (model scores)
--> ``lime_kernel`` -> ``select_features`` -> ``weighted_ridge``. Other samplers with
-``sample_masks``' signature: ``paired_masks``, ``stratified_masks`` and ``binomial_masks``
-(GLIME, fitted with unit weights). Nothing here keeps state, draws from the global RNG,
-or prints.
+Modality-agnostic first, in pipeline order:
+
+- sampling (:mod:`~torchlime.functional.sampling`): ``sample_masks`` (lime's images),
+  ``sample_removals`` (lime's text), ``paired_masks``, ``stratified_masks``,
+  ``binomial_masks`` (GLIME), ``count_log_prob``;
+- kernels (:mod:`~torchlime.functional.kernels`): ``cosine_distance``,
+  ``euclidean_distance``, ``exponential_kernel``, ``lime_kernel``, ``kernel_weights``;
+- surrogates: ``weighted_moments`` -> ``ridge_from_moments`` (= ``weighted_ridge``),
+  ``select_features`` (lime's modes), ``fit_surrogate`` (both, as every explainer),
+  ``ridge_std``, ``bayesian_ridge``;
+- analysis helpers: ``bootstrap_weights``, ``bootstrap_coef``, ``gap_test``,
+  ``top_k_mask``, ``average_ranks``.
+
+Then the modality stages: images (``make_fill``, ``segment_mean``, ``compose``), tables
+(``tabular_stats``, ``discretize``, ``tabular_representation``, ``sample_tabular``,
+``sample_tabular_pool``) and text (``text_features``, ``remove_tokens``). Nothing here
+keeps state, draws from the global RNG, or prints.
 """
 
-from torchlime.functional.kernels import cosine_distance, exponential_kernel, lime_kernel
-from torchlime.functional.perturb import compose, segment_mean
+from torchlime.functional.bayesian import BayesianRidgeFit, bayesian_ridge
+from torchlime.functional.bootstrap import DESIGNS, bootstrap_coef, bootstrap_weights, gap_test
+from torchlime.functional.fit import SURROGATES, Surrogate, fit_chunk, fit_surrogate
+from torchlime.functional.image import BASELINES, compose, make_fill, segment_mean
+from torchlime.functional.kernels import (
+    DISTANCES,
+    cosine_distance,
+    euclidean_distance,
+    exponential_kernel,
+    kernel_weights,
+    lime_kernel,
+)
+from torchlime.functional.ranking import average_ranks, top_k_mask, valid_features
 from torchlime.functional.sampling import (
+    LAWS,
     SAMPLERS,
     binomial_masks,
     count_log_prob,
     paired_masks,
     sample_masks,
+    sample_removals,
     stratified_masks,
 )
-from torchlime.functional.surrogate import (
+from torchlime.functional.selection import (
     FEATURE_SELECTION,
-    Moments,
-    RidgeFit,
     forward_selection,
     highest_weights,
-    ridge_from_moments,
     select_features,
+)
+from torchlime.functional.surrogate import (
+    Moments,
+    RidgeFit,
+    r2_score,
+    residual_sum_of_squares,
+    ridge_from_moments,
+    ridge_std,
     weighted_moments,
     weighted_ridge,
 )
+from torchlime.functional.tabular import (
+    DISCRETIZERS,
+    TabularStats,
+    discretize,
+    instance_representation,
+    row_bins,
+    tabular_representation,
+    tabular_stats,
+)
+from torchlime.functional.tabular_sampling import (
+    TABULAR_SAMPLERS,
+    TabularPool,
+    TabularSamples,
+    sample_tabular,
+    sample_tabular_pool,
+)
+from torchlime.functional.text import TextFeatures, remove_tokens, text_features
 
 __all__ = [
+    "BASELINES",
+    "DESIGNS",
+    "DISCRETIZERS",
+    "DISTANCES",
     "FEATURE_SELECTION",
+    "LAWS",
     "SAMPLERS",
+    "SURROGATES",
+    "TABULAR_SAMPLERS",
+    "BayesianRidgeFit",
     "Moments",
     "RidgeFit",
+    "Surrogate",
+    "TabularPool",
+    "TabularSamples",
+    "TabularStats",
+    "TextFeatures",
+    "average_ranks",
+    "bayesian_ridge",
     "binomial_masks",
+    "bootstrap_coef",
+    "bootstrap_weights",
     "compose",
     "cosine_distance",
     "count_log_prob",
+    "discretize",
+    "euclidean_distance",
     "exponential_kernel",
+    "fit_chunk",
+    "fit_surrogate",
     "forward_selection",
+    "gap_test",
     "highest_weights",
+    "instance_representation",
+    "kernel_weights",
     "lime_kernel",
+    "make_fill",
     "paired_masks",
+    "r2_score",
+    "remove_tokens",
+    "residual_sum_of_squares",
     "ridge_from_moments",
+    "ridge_std",
+    "row_bins",
     "sample_masks",
+    "sample_removals",
+    "sample_tabular",
+    "sample_tabular_pool",
     "segment_mean",
     "select_features",
     "stratified_masks",
+    "tabular_representation",
+    "tabular_stats",
+    "text_features",
+    "top_k_mask",
+    "valid_features",
     "weighted_moments",
     "weighted_ridge",
 ]

@@ -1,59 +1,31 @@
-"""Evaluating explanations without labels: deletion/insertion, faithfulness, sanity checks.
+"""Image curves and correlations on model scores: deletion/insertion AUC, faithfulness.
 
-Functional first, every metric batched on the device and returning a (B,) or (B, T)
-tensor (the caller aggregates):
-
-- :func:`deletion_auc` / :func:`insertion_auc`: the RISE protocol (Petsiuk et al., 2018).
-  Remove (insert) the most important superpixels or pixels first and integrate the
-  model's score over the fraction removed (inserted): a faithful ranking makes the score
-  fall fast (low deletion AUC) and rise fast (high insertion AUC).
-  :func:`random_order_auc` gives the same curves for random orders, the reference any
-  explanation should beat.
-- :func:`faithfulness_correlation` (Bhatt et al., 2020): over random subsets of features,
-  the correlation between the attributions' sum and the score drop when they are removed.
-- :func:`model_randomisation` (Adebayo et al., 2018): the rank correlation between the
-  explanation of the trained model and of a randomised copy, which should be near 0.
-
-Every curve point is one perturbed input; they are built in chunks of ``batch_size``
-with no Python loop over steps, samples or features, and run through the same engine
-as the explainers (``output=`` maps raw outputs to the explained scores).
+Functional: every metric batched on the device, returning a (B,) or (B, T) tensor (the
+caller aggregates). Every curve point is one perturbed input; they are built in chunks of
+``batch_size`` with no Python loop over steps, samples or features, and run through the
+same engine as the explainers (``output=`` maps raw outputs to the explained scores).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from torchlime import _checks, _engine
-from torchlime.functional.perturb import compose
-from torchlime.functional.sampling import random_ranks, resolve_generator
-from torchlime.image import Baseline, make_fill
-from torchlime.stability import _average_ranks
+from torchlime._random import random_ranks, resolve_generator
+from torchlime.functional.image import compose, make_fill
+from torchlime.functional.ranking import pearson
+from torchlime.types import Baseline, Output
 
 __all__ = [
-    "RandomisationCheck",
     "deletion_auc",
     "faithfulness_correlation",
     "insertion_auc",
-    "model_randomisation",
     "random_order_auc",
-    "rank_correlation",
 ]
-
-
-class RandomisationCheck(NamedTuple):
-    """Explanations of a trained model against those of a randomised copy."""
-
-    spearman: Tensor
-    """(B, T) rank correlation of the coefficients (signed)."""
-    spearman_abs: Tensor
-    """(B, T) rank correlation of their magnitudes."""
-    coef: Tensor
-    """(B, T, K) the randomised model's coefficients."""
 
 
 def deletion_auc(
@@ -65,7 +37,7 @@ def deletion_auc(
     segments: Tensor | None = None,
     baseline: Baseline = 0.0,
     step: int | None = None,
-    output: _engine.Output = "softmax",
+    output: Output = "softmax",
     batch_size: int = 64,
     eval_mode: bool = True,
 ) -> Tensor:
@@ -85,7 +57,7 @@ def deletion_auc(
         target: the explained outputs: an int, (B,) or (B, T); None takes each image's
             top output.
         segments: (B, H, W) int64 superpixel ids ``0..K_b-1`` (e.g. ``exp.segments``).
-        baseline: what removed parts show (see :func:`~torchlime.image.make_fill`): 0 is
+        baseline: what removed parts show (see :func:`~torchlime.functional.make_fill`): 0 is
             black for [0, 1] images and the dataset mean for normalised ones (as RISE).
             For a LIME explanation, the explainer's own fill (``"mean"``, superpixel level
             only) tests the ranking against the perturbation it explains; black patches
@@ -121,7 +93,7 @@ def insertion_auc(
     segments: Tensor | None = None,
     baseline: Baseline = "blur",
     step: int | None = None,
-    output: _engine.Output = "softmax",
+    output: Output = "softmax",
     batch_size: int = 64,
     eval_mode: bool = True,
 ) -> Tensor:
@@ -169,7 +141,7 @@ def random_order_auc(
     segments: Tensor | None = None,
     baseline: Baseline | None = None,
     step: int | None = None,
-    output: _engine.Output = "softmax",
+    output: Output = "softmax",
     batch_size: int = 64,
     eval_mode: bool = True,
     generator: torch.Generator | None = None,
@@ -247,7 +219,7 @@ def faithfulness_correlation(
     n_runs: int = 100,
     subset_size: int | None = None,
     baseline: Baseline = 0.0,
-    output: _engine.Output = "softmax",
+    output: Output = "softmax",
     batch_size: int = 64,
     eval_mode: bool = True,
     generator: torch.Generator | None = None,
@@ -268,7 +240,7 @@ def faithfulness_correlation(
         n_runs: R random subsets per image, >= 2.
         subset_size: features hidden per run (default: a fifth of each image's features,
             at least 1; Quantus uses 224 pixels).
-        baseline: what hidden features show (see :func:`~torchlime.image.make_fill`).
+        baseline: what hidden features show (see :func:`~torchlime.functional.make_fill`).
         output: map from raw outputs to scores.
         batch_size: perturbed images per model call.
         eval_mode: borrow eval mode for the model during the call.
@@ -322,112 +294,8 @@ def faithfulness_correlation(
         ).scores  # (B, R + 1, T)
     drop = (scores[:, :1] - scores[:, 1:]).transpose(1, 2).double()  # (B, T, R)
     summed = torch.einsum("brk,btk->btr", hidden.double(), attr.double())
-    corr = _pearson(summed, drop).to(torch.promote_types(attr.dtype, torch.float32))
+    corr = pearson(summed, drop).to(torch.promote_types(attr.dtype, torch.float32))
     return corr if has_t else corr[:, 0]
-
-
-def rank_correlation(a: Tensor, b: Tensor, n_features: Tensor | None = None) -> Tensor:
-    """Spearman rank correlation of two attribution vectors over the valid features.
-
-    Args:
-        a: (..., K) float.
-        b: (..., K) float, the same shape.
-        n_features: int64 K_b valid features, shaped like a prefix of the leading
-            dimensions (e.g. (B,) for (B, T, K)); None: all K.
-
-    Returns:
-        (...) float in [-1, 1] (ties share their mean rank; 0 when a side is constant).
-
-    Example:
-        >>> rank_correlation(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([10.0, 30.0, 20.0]))
-        tensor(0.5000)
-    """
-    if a.shape != b.shape:
-        raise ValueError(
-            f"a and b must have the same shape; got {tuple(a.shape)}, {tuple(b.shape)}"
-        )
-    valid = torch.ones_like(a, dtype=torch.bool)
-    if n_features is not None:
-        n = n_features.reshape(*n_features.shape, *([1] * (a.ndim - 1 - n_features.ndim)))
-        valid = (torch.arange(a.shape[-1], device=a.device) < n[..., None]).expand_as(a)
-    ra, _ = _average_ranks(a, valid)
-    rb, _ = _average_ranks(b, valid)
-    return _pearson(ra, rb, valid).to(torch.promote_types(a.dtype, torch.float32))
-
-
-def model_randomisation(
-    explainer: Any,
-    x: Tensor,
-    target: int | Tensor | None = None,
-    *,
-    exp: Any = None,
-    layers: Sequence[str] | None = None,
-    generator: torch.Generator | None = None,
-) -> RandomisationCheck:
-    """Model-randomisation sanity check (Adebayo et al., 2018) on the surrogate's weights.
-
-    A copy of the explainer's model has its parameters randomised (each parameter tensor's
-    entries shuffled: their distribution is kept, the learned structure destroyed), and
-    explains the same inputs with the same superpixels and the same masks, so the only
-    difference is the model. An explanation that reflects the model should change: the
-    rank correlation with the trained model's coefficients should be near 0 (a common
-    pass criterion is ``|spearman| < 0.3``). The explainer and its model are not modified.
-
-    Args:
-        explainer: a torchlime explainer whose ``model`` is an ``nn.Module``.
-        x: (B, ...) inputs.
-        target: the explained outputs (default: ``exp.target``, else each input's top one).
-        exp: an explanation of ``x`` by ``explainer`` made with ``keep_samples=True``
-            (None: one is made here).
-        layers: names of the submodules to randomise (cascading checks randomise growing
-            sets from the output layer down); None randomises every parameter.
-        generator: source of randomness on ``x``'s device (None: a fresh seed).
-
-    Returns:
-        :class:`RandomisationCheck` with (B, T) rank correlations.
-
-    Example:
-        >>> from torch import nn
-        >>> from torchlime import LimeImage
-        >>> model = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(12, 3))
-        >>> explainer = LimeImage(model, n_samples=100, progress=False)
-        >>> check = model_randomisation(explainer, torch.rand(2, 3, 16, 16))
-        >>> check.spearman.shape
-        torch.Size([2, 1])
-    """
-    model = getattr(explainer, "model", None)
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError("model_randomisation needs an explainer whose .model is an nn.Module")
-    generator = _generator(generator, x.device)
-    if getattr(explainer, "n_samples", None) == "auto":
-        raise ValueError(
-            'model_randomisation replays the same masks: use a fixed n_samples, not "auto"'
-        )
-    if exp is None or exp.masks is None:
-        exp = explainer(x, target, keep_samples=True, generator=generator)
-    randomised = copy.deepcopy(explainer)
-    modules = dict(randomised.model.named_modules())
-    if layers is None:
-        params = list(randomised.model.parameters())
-    else:
-        missing = [name for name in layers if name not in modules]
-        if missing:
-            raise ValueError(f"layers {missing} are not submodules of the model")
-        params = [p for name in layers for p in modules[name].parameters()]
-    with torch.no_grad():
-        for p in params:
-            flat = p.view(-1)
-            perm = torch.randperm(flat.numel(), generator=generator, device=generator.device)
-            flat.copy_(flat[perm.to(flat.device)])
-    kwargs: dict[str, Any] = {"masks": exp.masks}
-    if hasattr(exp, "segments"):
-        kwargs["segments"] = exp.segments
-    rand = randomised(x, exp.target, **kwargs)
-    return RandomisationCheck(
-        spearman=rank_correlation(exp.coef, rand.coef, exp.n_features),
-        spearman_abs=rank_correlation(exp.coef.abs(), rand.coef.abs(), exp.n_features),
-        coef=rand.coef,
-    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -441,7 +309,7 @@ def _auc(
     segments: Tensor | None,
     baseline: Baseline,
     step: int | None,
-    output: _engine.Output,
+    output: Output,
     batch_size: int,
     eval_mode: bool,
     *,
@@ -559,7 +427,7 @@ def _targets(
     x: Tensor,
     target: int | Tensor | None,
     t: int,
-    output: _engine.Output,
+    output: Output,
     batch_size: int,
     eval_mode: bool,
 ) -> Tensor:
@@ -582,7 +450,7 @@ def _targets(
 def _top_target(
     model: Callable[[Tensor], Tensor],
     x: Tensor,
-    output: _engine.Output,
+    output: Output,
     batch_size: int,
     eval_mode: bool,
 ) -> Tensor:
@@ -594,16 +462,5 @@ def _top_target(
     return out.argmax(-1, keepdim=True)
 
 
-def _pearson(a: Tensor, b: Tensor, valid: Tensor | None = None) -> Tensor:
-    """Pearson correlation along the last dimension (0 where a side is constant)."""
-    a, b = a.double(), b.double()
-    m = torch.ones_like(a) if valid is None else valid.double()
-    n = m.sum(-1, keepdim=True).clamp(min=1)
-    ac = (a - (a * m).sum(-1, keepdim=True) / n) * m
-    bc = (b - (b * m).sum(-1, keepdim=True) / n) * m
-    den = ((ac**2).sum(-1) * (bc**2).sum(-1)).sqrt()
-    return torch.where(den > 0, (ac * bc).sum(-1) / torch.where(den > 0, den, 1.0), 0.0)
-
-
-def _generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator:
+def _generator(generator: torch.Generator | int | None, device: torch.device) -> torch.Generator:
     return resolve_generator(generator, device)[0]

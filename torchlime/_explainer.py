@@ -1,0 +1,569 @@
+"""The explainer template: the settings every explainer shares, and THE forward.
+
+One place owns the LIME loop::
+
+    check -> interpretable features -> targets -> generator -> samples -> weights
+          -> model scores in chunks -> surrogate -> Explanation (with its recipe)
+
+A modality (image, tabular, text) subclasses :class:`Explainer` and supplies small hooks;
+the template calls them, never the other way round:
+
+- ``_features(inputs, k=..., **kwargs) -> Features``: check the inputs and find their
+  interpretable features (superpixels, columns, words);
+- ``_compose(features, samples, differentiable) -> compose(start, stop)``: model inputs
+  for a range of flat perturbed rows (see :mod:`torchlime._engine`);
+- ``_result(features, samples, keep_samples) -> dict``: the modality's own result fields;
+- optionally ``_draw`` (how samples are drawn; default: masks from ``sampler``),
+  ``_given`` (samples a caller passes), ``_call_model``, ``_settings`` (recipe and
+  ``repr``), ``_replay_kwargs``, ``_design`` and ``_target``.
+
+Class attributes set the modality's kernel (``distance``, ``distance_scale``), the law of
+its lime sampler (``law``) and its result type (``explanation``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple, TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from torchlime import _checks
+from torchlime._adaptive import adaptive_sampling, first_round
+from torchlime._engine import (
+    Compose,
+    Scores,
+    borrowed_eval,
+    normalise_target,
+    output_fn,
+    score_samples,
+)
+from torchlime._random import new_generator
+from torchlime._version import __version__
+from torchlime.explanation import Explanation
+from torchlime.functional.fit import fit_chunk, fit_surrogate
+from torchlime.functional.kernels import kernel_weights
+from torchlime.functional.sampling import (
+    SAMPLERS,
+    binomial_masks,
+    paired_masks,
+    sample_masks,
+    sample_removals,
+    stratified_masks,
+)
+from torchlime.functional.selection import FEATURE_SELECTION
+from torchlime.types import Output, Sampler
+
+__all__ = ["Explainer", "Features", "Samples"]
+
+F = TypeVar("F", bound="Features")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Features:
+    """One call's inputs and their interpretable features.
+
+    Tensor fields (and dicts of tensors) have leading dimension B, except those declared
+    with ``metadata={"shared": True}``; :meth:`take` and :meth:`repeat` rely on it.
+    """
+
+    inputs: Any
+    """The B originals in the model's input format (a tensor, or a dict of tensors)."""
+    n_features: Tensor
+    """(B,) int64 valid features ``K_b``."""
+    k: int
+    """K, the padded number of features."""
+    padded: bool = True
+    """Whether examples may have fewer than K features (False for tables: K = D)."""
+
+    def __len__(self) -> int:
+        return self.n_features.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        """Where the call's tensors live."""
+        return self.n_features.device
+
+    def take(self: F, index: Tensor) -> F:
+        """The features of the examples ``index`` ((B',) int64)."""
+        return self._map(lambda t: t[index])
+
+    def repeat(self: F, r: int) -> F:
+        """Every example R times, replicate-major (rows ``r * B .. r * B + B - 1``)."""
+        return self._map(lambda t: t.repeat(r, *([1] * (t.ndim - 1))))
+
+    def _map(self: F, fn: Callable[[Tensor], Tensor]) -> F:
+        changes: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("shared"):
+                continue
+            if isinstance(value, Tensor):
+                changes[f.name] = fn(value)
+            elif isinstance(value, dict):
+                changes[f.name] = {key: fn(v) for key, v in value.items()}
+        return dataclasses.replace(self, **changes)
+
+
+class Samples(NamedTuple):
+    """A call's samples: what the surrogate sees and what the inputs are composed from."""
+
+    X: Tensor
+    """(B, N, K) interpretable samples (bool masks, or float), row 0 the original."""
+    data: Tensor
+    """What ``_compose`` reads: the masks themselves for images and text, (B, N, D) rows
+    for tables, or one (N - 1, D) pool of rows when ``shared``."""
+    shared: bool = False
+    """The N - 1 perturbed inputs are the same for every example: the model runs them once."""
+
+
+class Explainer(nn.Module):
+    """The base of every explainer: shared settings, their validation and ``repr``, the loop.
+
+    The model is stored as ``self.model``; when it is an ``nn.Module`` it is a submodule,
+    so ``explainer.to(device)`` moves it and ``explainer.state_dict()`` holds its weights.
+    A model found in training mode is explained in eval mode and handed back exactly as
+    found (``eval_mode=False`` explains it as it is).
+
+    Args:
+        model: the model to explain (see each explainer for its call convention).
+        n_samples: N >= 2 samples per example, the original included, or ``"auto"``:
+            sample in rounds until each example's top-``top_k`` boundary is statistically
+            resolved or ``max_samples`` is spent (S-LIME-style); the explanation's
+            ``resolved`` then says, per example and target, which happened, and
+            ``n_samples`` how many samples each example used.
+        batch_size: perturbed inputs per model call.
+        kernel_width: width of lime's exponential kernel on the modality's distance.
+        alpha: ridge penalty of the surrogate (lime: 1).
+        feature_selection: ``"auto"``, ``"none"``, ``"highest_weights"``,
+            ``"forward_selection"`` or ``"lasso_path"``, as lime.
+        max_features: lime's ``num_features``: at most this many features per target get
+            a weight; None keeps all.
+        output: ``"softmax"``, ``"identity"``, ``"sigmoid"``, ``"log_softmax"`` or a
+            callable ``(n, O) -> (n, O)``.
+        sampler: how samples are drawn: ``"lime"`` (the modality's own lime sampler),
+            ``"bernoulli"`` (every feature kept with probability 1/2), ``"paired"``
+            (antithetic pairs), ``"stratified"`` (lime's law, stratified), ``"binomial"``
+            (GLIME: the kernel folded into the sampling, then a fit with unit weights), or
+            a callable with :func:`~torchlime.functional.sample_masks`' signature.
+        share_samples: every example of a call reads the same random numbers (common
+            random numbers): each still gets its own law's samples, but examples explained
+            together share their sampling noise. Where the perturbed inputs are then the
+            same for every example (lime's tabular sampling) the model runs on them once.
+        max_samples: with ``n_samples="auto"``, the budget of samples per example.
+        top_k: with ``n_samples="auto"``, the size of the top set whose boundary is tested.
+        confidence: with ``n_samples="auto"``, the one-sided confidence of that test.
+        progress: progress bar on stderr (None: only on a terminal).
+        eval_mode: borrow eval mode for the model during the call.
+        validate: check inputs and outputs (host syncs at the boundary).
+    """
+
+    law: ClassVar[str] = "bernoulli"
+    distance: ClassVar[str] = "cosine"
+    distance_scale: ClassVar[float] = 1.0
+    explanation: ClassVar[type[Explanation]] = Explanation
+
+    def __init__(
+        self,
+        model: Callable[..., Any],
+        *,
+        n_samples: int | str,
+        batch_size: int,
+        kernel_width: float,
+        alpha: float = 1.0,
+        feature_selection: str = "auto",
+        max_features: int | None = None,
+        output: Output = "softmax",
+        sampler: Sampler = "lime",
+        share_samples: bool = False,
+        max_samples: int = 10_000,
+        top_k: int = 5,
+        confidence: float = 0.95,
+        progress: bool | None = None,
+        eval_mode: bool = True,
+        validate: bool = True,
+    ) -> None:
+        super().__init__()
+        auto = n_samples == "auto"
+        _check_int("n_samples", 2 if auto else n_samples, 2, '>= 2 or "auto"')
+        if auto:
+            _check_int("max_samples", max_samples, 3, ">= 3")
+            _check_int("top_k", top_k, 1, ">= 1")
+            if not 0 < confidence < 1:
+                raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
+        _check_int("batch_size", batch_size, 1, ">= 1")
+        output_fn(output)
+        if feature_selection not in FEATURE_SELECTION:
+            raise ValueError(
+                f"feature_selection must be one of {FEATURE_SELECTION}; got {feature_selection!r}"
+            )
+        if max_features is not None:
+            _check_int("max_features", max_features, 1, ">= 1 or None")
+        if not (isinstance(kernel_width, (int, float)) and kernel_width > 0):
+            raise ValueError(f"kernel_width must be a number > 0; got {kernel_width!r}")
+        if not (isinstance(alpha, (int, float)) and alpha >= 0):
+            raise ValueError(f"alpha must be a number >= 0; got {alpha!r}")
+        if isinstance(sampler, str) and sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS} or a callable; got {sampler!r}")
+        if not isinstance(sampler, str) and not callable(sampler):
+            raise TypeError(f"sampler must be a name or a callable; got {type(sampler).__name__}")
+        if share_samples and not isinstance(sampler, str):
+            raise ValueError("share_samples needs a built-in sampler: a callable draws its own")
+        if share_samples and auto:
+            raise ValueError(
+                'share_samples cannot be combined with n_samples="auto": adaptive rounds draw '
+                "more samples for the unresolved examples only"
+            )
+        self.model = model
+        self.n_samples = n_samples
+        self.batch_size = batch_size
+        self.kernel_width = float(kernel_width)
+        self.alpha = float(alpha)
+        self.feature_selection = feature_selection
+        self.max_features = max_features
+        self.output = output
+        self.sampler = sampler
+        self.share_samples = share_samples
+        self.max_samples = max_samples
+        self.top_k = top_k
+        self.confidence = confidence
+        self.progress = progress
+        self.eval_mode = eval_mode
+        self.validate = validate
+
+    # ------------------------------------------------------------------ recipe and repr
+
+    def recipe(self, seed: int | None = None) -> dict[str, Any]:
+        """How this explainer makes an explanation: the ``config`` its explanations carry.
+
+        Args:
+            seed: the call's seed (None when the caller brought a generator).
+
+        Returns:
+            a plain mapping (str, numbers, bools, None), saved with the explanation.
+        """
+        auto = self.n_samples == "auto"
+        config: dict[str, Any] = {
+            "explainer": type(self).__name__,
+            **{key: _plain(value) for key, value in self._settings().items()},
+            "n_samples": self.n_samples,
+            "max_samples": self.max_samples if auto else None,
+            "top_k": self.top_k if auto else None,
+            "confidence": self.confidence if auto else None,
+            "sampler": _plain(self.sampler),
+            "design": self._design(),
+            "share_samples": self.share_samples,
+            "kernel": "folded" if self.sampler == "binomial" else "exponential",
+            "kernel_width": self.kernel_width,
+            "distance": self.distance,
+            "distance_scale": self.distance_scale,
+            "surrogate": "ridge",
+            "alpha": self.alpha,
+            "feature_selection": self.feature_selection,
+            "max_features": self.max_features,
+            "output": _plain(self.output),
+            "seed": seed,
+            "torchlime": __version__,
+            "torch": str(torch.__version__),
+        }
+        return config
+
+    def extra_repr(self) -> str:
+        """The settings, as ``repr`` shows them."""
+        skip = {"explainer", "seed", "torchlime", "torch", "distance", "distance_scale"}
+        items = [(k, v) for k, v in self.recipe().items() if k not in skip and v is not None]
+        return ", ".join(f"{k}={v!r}" for k, v in items)
+
+    # ------------------------------------------------------------------ the loop
+
+    def explain(
+        self,
+        inputs: Any,
+        target: int | Tensor | None = None,
+        *,
+        top_labels: int | None = None,
+        given: Any = None,
+        generator: torch.Generator | int | None = None,
+        keep_samples: bool = False,
+        differentiable: bool = False,
+        repeats: int = 1,
+        **feature_kwargs: Any,
+    ) -> Explanation:
+        """THE forward, for every modality (each explainer's ``forward`` documents its inputs).
+
+        Args:
+            inputs: the batch, in the modality's format.
+            target: an int, (B,) or (B, T) output indices; None explains each example's
+                ``top_labels`` top outputs.
+            top_labels: T, with ``target=None``.
+            given: the samples to use instead of drawing them, in the modality's format
+                (masks for images and text, rows for tables); row 0 is the original.
+            generator: source of randomness: a ``torch.Generator`` on the inputs' device,
+                an int seed, or None (a fresh seed, recorded in ``exp.seed``).
+            keep_samples: keep the samples, scores and weights on the explanation.
+            differentiable: keep the autograd graph from the model to the coefficients.
+            repeats: explain every example R times with independent samples, in one
+                batch of R * B (replicate-major), features computed once.
+            **feature_kwargs: the modality's own inputs (``segments``, ``attention_mask``).
+
+        Returns:
+            the modality's :class:`~torchlime.explanation.Explanation`, with its recipe.
+        """
+        _check_int("repeats", repeats, 1, ">= 1")
+        auto = self.n_samples == "auto"
+        if given is not None and auto:
+            raise ValueError('given samples are fixed; n_samples="auto" draws them itself')
+        if given is not None and repeats > 1:
+            raise ValueError("repeats draws new samples for every replicate; given= fixes them")
+        k = given.shape[-1] if isinstance(given, Tensor) and given.ndim == 3 else None
+        features = self._features(inputs, k=k, **feature_kwargs)
+        target_bt = self._target(target, top_labels, len(features))
+        if repeats > 1:
+            features = features.repeat(repeats)
+            if target_bt is not None:
+                target_bt = target_bt.repeat(repeats, 1)
+        generator, seed = new_generator(generator, features.device)
+        if given is not None:
+            samples = self._given(features, given)
+        else:
+            n0 = first_round(self.max_samples) if auto else int(self.n_samples)
+            samples = self._draw(features, n0, generator)
+        with borrowed_eval(self.model, self.eval_mode):
+            scored = self._score(features, samples, target_bt, top_labels, differentiable)
+            scores, weights = scored.scores, self._weigh(features, samples.X)
+            n_used = torch.full((len(features),), samples.X.shape[1], device=features.device)
+            resolved = None
+            if auto:
+                grown = self._adapt(features, samples, scored, generator, differentiable)
+                scores, weights, resolved, n_used = grown[1:5]
+                samples = Samples(
+                    grown.masks, grown.data if grown.data is not None else grown.masks
+                )
+        X = samples.X
+        fit = fit_surrogate(
+            X,
+            scores,
+            weights,
+            features.n_features,
+            alpha=self.alpha,
+            feature_selection=self.feature_selection,
+            max_features=self.max_features,
+            chunk_size=fit_chunk(X),
+        )
+        return self.explanation(
+            coef=fit.coef,
+            intercept=fit.intercept,
+            score=fit.score,
+            local_pred=fit.local_pred,
+            model_pred=scores[:, 0],
+            target=scored.target,
+            selected=fit.selected,
+            n_features=features.n_features,
+            seed=torch.full((len(features),), seed, dtype=torch.long, device=features.device),
+            masks=X if keep_samples else None,
+            scores=scores if keep_samples else None,
+            weights=weights if keep_samples else None,
+            n_samples=n_used.long(),
+            resolved=resolved,
+            config=self.recipe(seed if seed >= 0 else None),
+            **self._result(features, samples, keep_samples),
+        )
+
+    def replay(self, inputs: Any, exp: Explanation, **kwargs: Any) -> Explanation:
+        """Explain ``inputs`` again with the features and samples kept on ``exp``.
+
+        For a changed model (model randomisation) or another output: the only thing that
+        differs from ``exp`` is what the model says. ``exp`` must come from this kind of
+        explainer with ``keep_samples=True`` and a fixed ``n_samples``.
+
+        Args:
+            inputs: the inputs ``exp`` explains, as given to the explainer.
+            exp: the explanation to replay.
+            **kwargs: further inputs of the call (``attention_mask``, ``word_ids``).
+
+        Returns:
+            a new explanation of the same targets.
+        """
+        if exp.masks is None or exp.scores is None:
+            raise ValueError(
+                "replay needs the explanation's samples: explain with keep_samples=True"
+            )
+        if exp.config.get("n_samples") == "auto":
+            raise ValueError('replay needs a fixed n_samples; "auto" pads its samples')
+        call = {**self._replay_kwargs(exp), **kwargs}
+        return self(inputs, exp.target, **call)
+
+    # ------------------------------------------------------------------ steps
+
+    def _target(self, target: Any, top_labels: int | None, batch: int) -> Tensor | None:
+        """(B, T) int64 targets, or None for the top labels (a hook: regression's output 0)."""
+        return normalise_target(target, top_labels, batch)
+
+    def _draw(self, features: Features, n: int, generator: torch.Generator) -> Samples:
+        """N samples per example, row 0 the original: masks from the configured sampler."""
+        masks = self._masks(len(features), n, features.k, features.n_features, generator)
+        return Samples(masks, masks)
+
+    def _masks(self, b: int, n: int, k: int, n_valid: Tensor, generator: torch.Generator) -> Tensor:
+        """(b, n, k) bool masks from ``sampler`` under the modality's ``law``, row 0 all True."""
+        device, shared, law = n_valid.device, self.share_samples, self.law
+        name = self.sampler
+        if name == "lime":
+            name = "bernoulli" if law == "bernoulli" else "removal"
+        common: dict[str, Any] = {"generator": generator, "device": device, "shared": shared}
+        if name == "bernoulli":
+            return sample_masks(b, n, k, **common)
+        if name == "removal":
+            return sample_removals(n_valid, n, k, generator=generator, shared=shared)
+        if name == "paired":
+            return paired_masks(b, n, k, n_valid=n_valid, law=law, **common)
+        if name == "stratified":
+            return stratified_masks(b, n, k, n_valid=n_valid, law=law, **common)
+        if name == "binomial":
+            return binomial_masks(
+                b, n, k, kernel_width=self.kernel_width, distance=self.distance,
+                distance_scale=self.distance_scale, n_valid=n_valid, law=law, **common,
+            )  # fmt: skip
+        custom: Callable[..., Tensor] = name  # type: ignore[assignment]
+        masks = custom(b, n, k, generator=generator, device=device)
+        if not isinstance(masks, Tensor) or tuple(masks.shape) != (b, n, k):
+            got = tuple(masks.shape) if isinstance(masks, Tensor) else type(masks).__name__
+            raise ValueError(f"the sampler must return (B, N, K) = {(b, n, k)} masks; got {got}")
+        masks = masks.to(device=device, dtype=torch.bool)
+        masks[:, 0] = True
+        return masks
+
+    def _given(self, features: Features, given: Any) -> Samples:
+        """Samples the caller passed: (B, N, K) masks, row 0 forced to all True."""
+        masks = _checks.masks(given, len(features), features.device, features.k)
+        return Samples(masks, masks)
+
+    def _weigh(self, features: Features, X: Tensor) -> Tensor:
+        """(B, N) float64 weights: the kernel on the distance, or ones (GLIME)."""
+        if self.sampler == "binomial":
+            return torch.ones(X.shape[:2], dtype=torch.float64, device=X.device)
+        return kernel_weights(
+            X,
+            features.n_features if features.padded else None,
+            self.kernel_width,
+            distance=self.distance,
+            distance_scale=self.distance_scale,
+        )
+
+    def _score(
+        self,
+        features: Features,
+        samples: Samples,
+        target: Tensor | None,
+        top_labels: int | None,
+        differentiable: bool,
+        *,
+        originals: bool = True,
+    ) -> Scores:
+        """Scores (B, N, T) of the samples (row 0: the originals), or of rows 1.. only."""
+        return score_samples(
+            self._call_model,
+            features.inputs if originals else None,
+            self._compose(features, samples, differentiable),
+            batch=len(features),
+            n_samples=samples.X.shape[1],
+            target=target,
+            top_labels=top_labels,
+            output=self.output,
+            batch_size=self.batch_size,
+            device=features.device,
+            progress=self.progress,
+            differentiable=differentiable,
+            validate=self.validate,
+            take=_take,
+            shared=samples.shared,
+        )
+
+    def _adapt(
+        self,
+        features: Features,
+        samples: Samples,
+        scored: Scores,
+        generator: torch.Generator,
+        differentiable: bool,
+    ) -> Any:
+        """``n_samples="auto"``: more samples for the examples whose top k is not resolved."""
+
+        def draw(index: Tensor, n_extra: int) -> tuple[Tensor, Tensor, Tensor]:
+            sub = features.take(index)
+            new = self._draw(sub, n_extra + 1, generator)  # row 0, the original, is not scored
+            target = scored.target[index]
+            more = self._score(sub, new, target, None, differentiable, originals=False)
+            return new.X[:, 1:], more.scores, new.data[:, 1:]
+
+        return adaptive_sampling(
+            draw,
+            lambda X, index: self._weigh(features.take(index), X),
+            samples.X,
+            scored.scores,
+            features.n_features,
+            data=None if samples.data is samples.X else samples.data,
+            k=self.top_k,
+            max_samples=self.max_samples,
+            confidence=self.confidence,
+            alpha=self.alpha,
+            design=self._design(),
+            generator=generator,
+        )
+
+    # ------------------------------------------------------------------ hooks
+
+    def _features(self, inputs: Any, *, k: int | None = None, **kwargs: Any) -> Features:
+        """Check the inputs and find their features; ``k`` is K when samples are given.
+
+        Each explainer takes the keyword inputs its ``forward`` passes (``segments``, ...).
+        """
+        raise NotImplementedError
+
+    def _compose(self, features: Features, samples: Samples, differentiable: bool) -> Compose:
+        raise NotImplementedError
+
+    def _result(self, features: Features, samples: Samples, keep_samples: bool) -> dict[str, Any]:
+        return {}
+
+    def _call_model(self, inputs: Any) -> Any:
+        return self.model(inputs)
+
+    def _settings(self) -> dict[str, Any]:
+        """The modality's own settings, first in the recipe and the ``repr``."""
+        return {}
+
+    def _design(self) -> str:
+        """How the sampler draws, as the bootstrap must mimic it."""
+        return str(self.sampler) if self.sampler in ("paired", "stratified") else "iid"
+
+    def _replay_kwargs(self, exp: Explanation) -> dict[str, Any]:
+        return {"masks": exp.masks}
+
+
+def _take(inputs: Any, i: int, j: int) -> Any:
+    """Rows ``i:j`` of model inputs: a tensor, or a dict of tensors."""
+    if isinstance(inputs, dict):
+        return {key: v[i:j] for key, v in inputs.items()}
+    return inputs[i:j]
+
+
+def _plain(value: Any) -> Any:
+    """A setting as the recipe records it: plain values as they are, others described."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
+        return list(value)
+    if isinstance(value, nn.Module):
+        return repr(value)
+    if isinstance(value, Tensor):
+        return f"tensor of shape {tuple(value.shape)}"
+    name = getattr(value, "__qualname__", None) or type(value).__name__
+    return f"callable:{name}" if callable(value) else repr(value)
+
+
+def _check_int(name: str, value: Any, low: int, expected: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an int {expected}; got {value!r}")
