@@ -57,7 +57,6 @@ PHOTOS = [
     "clock",
 ]
 SAMPLERS = ["bernoulli", "paired", "stratified", "binomial"]
-DESIGN = {"paired": "paired", "stratified": "stratified"}
 
 
 def load_photo(name: str, size: int) -> torch.Tensor | None:
@@ -136,9 +135,7 @@ def run_setting(model, x, segments, target, setting, args, device) -> dict[str, 
     explain_s = time.perf_counter() - start
     exp = seeds.explanation
     start = time.perf_counter()
-    report = stability.stability_report(
-        exp, args.k, n_boot=args.n_boot, design=DESIGN.get(sampler, "iid"), generator=g
-    )
+    report = stability.stability_report(exp, args.k, n_boot=args.n_boot, generator=g)
     sync(device)
     report_s = time.perf_counter() - start
     b = x.shape[0]

@@ -143,7 +143,7 @@ print(
         for w, r, o in zip(widths, sweep.score[:, 0, 0].tolist(), same_top, strict=True)
     )
 )
-bayes = stability.bayesian_ridge(exp.masks, exp.scores, exp.weights, feature_mask=exp.selected)
+bayes = stability.bayesian_ridge(exp)  # its samples, weights and selected superpixels
 print(
     "Bayesian ridge (BayLIME), posterior mean ± sd of the top superpixels: "
     + ", ".join(f"#{f} {bayes.coef[0, 0, f]:+.4f}±{bayes.coef_std[0, 0, f]:.4f}" for f in top[:k])

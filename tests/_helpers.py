@@ -18,6 +18,12 @@ def assert_close(actual: Tensor, expected: Tensor, **kw: float) -> None:
     torch.testing.assert_close(actual.detach().cpu().to(expected.dtype), expected.cpu(), **kw)
 
 
+def assert_relative(actual: Tensor, expected: Tensor, rel: float = 1e-6) -> None:
+    """Equal to ``rel`` relative to the largest magnitude of ``expected``."""
+    scale = expected.detach().abs().max().item()
+    assert_close(actual, expected, rtol=rel, atol=rel * scale)
+
+
 def generator(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _modalities import KINDS, Case, case
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,6 +42,12 @@ def device(request: pytest.FixtureRequest) -> torch.device:
 @pytest.fixture
 def dtype(request: pytest.FixtureRequest) -> torch.dtype:
     return getattr(torch, request.param)
+
+
+@pytest.fixture(params=KINDS)
+def modality(request: pytest.FixtureRequest) -> Case:
+    """Each kind of explanation: image, tabular (discretized, continuous), text."""
+    return case(request.param)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

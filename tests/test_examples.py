@@ -80,14 +80,16 @@ def test_text(tmp_path):
 
 def test_readme_quickstart_runs(tmp_path, monkeypatch):
     readme = (EXAMPLES.parent / "README.md").read_text()
-    snippet = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    quickstart, recipe = re.findall(r"```python\n(.*?)```", readme, re.S)
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    exec(compile(snippet, "README.md", "exec"), namespace)
+    exec(compile(quickstart, "README.md", "exec"), namespace)
     exp = namespace["exp"]
     assert exp.coef.shape[:2] == (4, 2)
     assert exp.attributions.shape == (4, 2, 64, 64)
     assert (tmp_path / "explanations.pt").exists()
+    exec(compile(recipe, "README.md", "exec"), namespace)  # the tools read the recipe
+    assert namespace["exp"].config["alpha"] == 1.0 and namespace["exp"].masks is not None
 
 
 def test_evaluation(tmp_path):

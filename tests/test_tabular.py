@@ -12,31 +12,12 @@ import numpy as np
 import pytest
 import torch
 from _helpers import assert_close
+from _tabular_data import CATEGORICAL, D, _lime, _table
 from lime.lime_tabular import LimeTabularExplainer
 from torch import nn
 
 from torchlime import LimeTabular, TabularExplanation
-from torchlime.functional import (
-    euclidean_distance,
-    sample_tabular,
-    tabular_representation,
-    tabular_stats,
-)
-
-D = 6
-CATEGORICAL = [1, 4]
-
-
-def _table(m=300, seed=0):
-    """Skewed continuous columns and two categorical ones (codes 0..2 and {2, 5, 7})."""
-    g = torch.Generator().manual_seed(seed)
-    data = torch.randn(m, D, generator=g, dtype=torch.float64).exp() * torch.arange(1, D + 1)
-    data[:, 1] = torch.randint(0, 3, (m,), generator=g).double()
-    data[:, 4] = torch.tensor([2.0, 5.0, 7.0], dtype=torch.float64)[
-        torch.randint(0, 3, (m,), generator=g)
-    ]
-    labels = (data[:, 0] + data[:, 2] > data[:, 0].median() + data[:, 2].median()).long()
-    return data, labels
+from torchlime.functional import sample_tabular, tabular_representation
 
 
 def _mlp(n_out=3, seed=0):
@@ -54,18 +35,6 @@ def _proba(model):
             return model(torch.from_numpy(rows)).softmax(-1).numpy()
 
     return predict
-
-
-def _lime(data, labels, discretizer, *, seed, categorical=CATEGORICAL, **kw):
-    return LimeTabularExplainer(
-        data.numpy(),
-        training_labels=labels.numpy(),
-        categorical_features=categorical,
-        discretize_continuous=discretizer is not None,
-        discretizer=discretizer or "quartile",
-        random_state=seed,
-        **kw,
-    )
 
 
 def _explain_recording(explainer, row, predict, **kw):
@@ -227,34 +196,6 @@ def test_sampler_matches_lime_in_distribution(discretizer, around):
     assert torch.equal(again, ours.X)
 
 
-def test_statistics_equal_lime_discretizers():
-    data, labels = _table(seed=4)
-    for name in ("quartile", "decile", "entropy"):
-        lime = _lime(data, labels, name, seed=0)
-        stats = tabular_stats(
-            data, categorical_features=CATEGORICAL, discretizer=name, training_labels=labels
-        )
-        for f, lam in lime.discretizer.lambdas.items():
-            edges = stats.edges[f][torch.isfinite(stats.edges[f])]
-            qts = lam.__defaults__[0]
-            assert_close(edges, torch.from_numpy(qts), rtol=0, atol=0)
-            assert_close(
-                stats.bin_mean[f, : len(qts) + 1],
-                torch.tensor(lime.discretizer.means[f]),
-                rtol=1e-12,
-                atol=1e-12,
-            )
-            assert_close(
-                stats.bin_std[f, : len(qts) + 1],
-                torch.tensor(lime.discretizer.stds[f]),
-                rtol=1e-9,
-                atol=1e-12,
-            )
-        for f in range(D):
-            freq = stats.freq[f][stats.freq[f] > 0]
-            assert_close(freq, torch.from_numpy(lime.feature_frequencies[f]), rtol=1e-12, atol=0)
-
-
 def test_bins_compare_float32_rows_with_float64_edges_as_lime():
     """A median of 4.4999999999 rounds to 4.5 in float32: a float32 row of 4.5 is still
     above it for lime (float64), so it is in the third bin, for the fit and for the names."""
@@ -346,17 +287,6 @@ def test_same_seed_same_result_batch_size_invariant_and_rng_untouched(device):
     assert torch.equal(replay.coef, free.coef)
 
 
-def test_a_row_s_samples_do_not_depend_on_the_batch():
-    """On the CPU, row i draws the same samples for a seed whether B is 2 or 5."""
-    data, _ = _table(seed=10)
-    stats = tabular_stats(data, categorical_features=CATEGORICAL)
-    rows = data[:5].float()
-    small = sample_tabular(rows[:2], stats, 300, generator=torch.Generator().manual_seed(1))
-    large = sample_tabular(rows, stats, 300, generator=torch.Generator().manual_seed(1))
-    assert torch.equal(small.values, large.values[:2])
-    assert torch.equal(small.X, large.X[:2])
-
-
 class _Counting(nn.Module):
     """Counts the rows the explainer sends to the model."""
 
@@ -417,20 +347,6 @@ def test_shared_samples_around_the_instance_share_their_random_numbers():
     alone = LimeTabular(_mlp(), data, progress=False, **kwargs)(x, generator=0, keep_samples=True)
     independent = alone.samples[:, 1:] - x[:, None]
     assert (independent[1] - independent[0]).abs()[:, continuous].max() > 0.5
-
-
-@pytest.mark.parametrize("k", [1, 8, 30, 127, 128, 300])
-def test_euclidean_distance_of_masks_counts_the_differing_columns(k, device):
-    """The packed-word count of bool samples equals a plain float distance."""
-    X = torch.rand(3, 200, k, generator=torch.Generator().manual_seed(k)) < 0.4
-    X[:, 0] = torch.rand(3, k, generator=torch.Generator().manual_seed(1)) < 0.5
-    X = X.to(device)
-    ref = (X.double() - X[:, :1].double()).pow(2).sum(-1).sqrt()
-    assert torch.equal(euclidean_distance(X), ref)
-    assert torch.equal(
-        euclidean_distance(X[:, :, : k // 2 + 1].contiguous()),
-        (X[..., : k // 2 + 1].double() - X[:, :1, : k // 2 + 1].double()).pow(2).sum(-1).sqrt(),
-    )
 
 
 def test_shapes_names_save_load_and_slicing(tmp_path):

@@ -7,41 +7,30 @@ lime's RandomState is replaced by a stub that returns the removals torchlime dre
 """
 
 import copy
-import re
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from _helpers import assert_close
+from _text_data import (
+    CLS,
+    NAMES,
+    PAD,
+    PIECE_NAMES,
+    PIECE_VOCAB,
+    SENTENCES,
+    UNK,
+    VOCAB,
+    WORD_SENTENCES,
+    _tokenize,
+    _tokenize_pieces,
+)
 from lime.lime_text import LimeTextExplainer
 from torch import nn
 
 from torchlime import LimeText, TextExplanation
-from torchlime.text import remove_tokens, sample_removals, text_features
-
-SENTENCES = [
-    "the film was a great joy and the cast was great",
-    "a dull plot with a dull ending",
-    "not bad at all but not good either",
-]
-PAD, UNK, CLS = 0, 1, 2
-WORDS = sorted({w for s in SENTENCES for w in s.split()})
-VOCAB = {"<pad>": PAD, "UNKWORDZ": UNK, "<cls>": CLS} | {w: i + 3 for i, w in enumerate(WORDS)}
-NAMES = {i: w for w, i in VOCAB.items()}
-
-
-def _tokenize(texts, cls=False):
-    rows = [[VOCAB[w] for w in re.split(r"\W+", t) if w] for t in texts]
-    if cls:
-        rows = [[CLS, *r] for r in rows]
-    length = max(1, max(len(r) for r in rows))
-    ids = torch.full((len(rows), length), PAD, dtype=torch.long)
-    attention = torch.zeros(len(rows), length, dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        attention[i, : len(r)] = 1
-    return ids, attention
+from torchlime.text import sample_removals, text_features
 
 
 class TinyClassifier(nn.Module):
@@ -155,49 +144,6 @@ def test_feature_selection_equals_lime(mode, k):
             f for f, _ in ref.local_exp[j]
         }
         assert_close(exp.coef[0, j], _dense(ref.local_exp[j], kk), rtol=0, atol=1e-5)
-
-
-def test_sampler_is_lime_s_scheme():
-    """Uniform removal counts 1..K_b, uniformly chosen features, padding never removed."""
-    n_features = torch.tensor([4, 9])
-    masks = sample_removals(n_features, 40001, generator=torch.Generator().manual_seed(0))
-    assert masks.shape == (2, 40001, 9) and masks[:, 0].all()
-    assert masks[0, :, 4:].all()
-    removed = (~masks[:, 1:]).sum(-1)
-    for b, kb in enumerate((4, 9)):
-        counts = torch.bincount(removed[b], minlength=kb + 1).double() / 40000
-        assert counts[0] == 0
-        assert_close(
-            counts[1:], torch.full((kb,), 1.0 / kb, dtype=torch.float64), rtol=0, atol=0.012
-        )
-        per_feature = (~masks[b, 1:, :kb]).double().mean(0)
-        assert_close(
-            per_feature,
-            torch.full((kb,), (kb + 1) / (2 * kb), dtype=torch.float64),
-            rtol=0,
-            atol=0.012,
-        )
-
-
-def test_features_tokens_and_removal_with_special_tokens():
-    ids, attention = _tokenize(SENTENCES, cls=True)
-    feats = text_features(ids, attention, special_ids=[CLS])
-    words = [list(dict.fromkeys(s.split())) for s in SENTENCES]
-    assert feats.n_features.tolist() == [len(w) for w in words]
-    for i, w in enumerate(words):
-        assert [NAMES[t] for t in feats.feature_tokens[i, : len(w)].tolist()] == w
-    assert (feats.token_features[:, 0] == -1).all()  # CLS is no feature
-    # dropping the word "great" (feature 4 of sentence 0) removes both occurrences
-    keep = torch.ones(1, feats.feature_tokens.shape[1], dtype=torch.bool)
-    keep[0, words[0].index("great")] = False
-    out, att = remove_tokens(ids[:1], attention[:1], feats.token_features[:1], keep)
-    expected, expected_att = _tokenize([SENTENCES[0].replace("great", "")], cls=True)
-    assert out[0, : expected.shape[1]].tolist() == expected[0].tolist()
-    assert att[0].sum() == expected_att[0].sum()
-    masked, att2 = remove_tokens(
-        ids[:1], attention[:1], feats.token_features[:1], keep, mask_id=UNK
-    )
-    assert (masked[0] == UNK).sum() == 2 and torch.equal(att2, attention[:1])
 
 
 def test_keyword_oracle_ranks_the_keyword_first(device):
@@ -323,46 +269,6 @@ def test_rejects_bad_input():
 
 # --------------------------------------------------------------------------- words of pieces
 
-WORD_SENTENCES = [
-    "the wonderful film was a wonderful joy",
-    "a very very tedious and unbearable ending",
-]
-PIECE_WORDS = sorted({w for t in WORD_SENTENCES for w in t.split()})
-
-
-def _pieces(word):
-    """A toy WordPiece: 3-letter chunks, continuations marked with ##."""
-    chunks = [word[i : i + 3] for i in range(0, len(word), 3)]
-    return [chunks[0], *["##" + c for c in chunks[1:]]]
-
-
-PIECE_VOCAB = {"<pad>": PAD, "UNKWORDZ": UNK, "<cls>": CLS}
-for _w in PIECE_WORDS:
-    for _p in _pieces(_w):
-        PIECE_VOCAB.setdefault(_p, len(PIECE_VOCAB))
-PIECE_NAMES = {i: p for p, i in PIECE_VOCAB.items()}
-
-
-def _tokenize_pieces(texts):
-    """(ids, attention, word_ids) with a CLS token first (word id -1), padding -1."""
-    rows, words = [], []
-    for t in texts:
-        ids, wids = [CLS], [-1]
-        for j, w in enumerate(x for x in re.split(r"\W+", t) if x):
-            parts = ["UNKWORDZ"] if w == "UNKWORDZ" else _pieces(w)
-            ids += [PIECE_VOCAB[p] for p in parts]
-            wids += [j] * len(parts)
-        rows.append(ids)
-        words.append(wids)
-    length = max(len(r) for r in rows)
-    out = torch.full((len(rows), length), PAD, dtype=torch.long)
-    attention = torch.zeros(len(rows), length, dtype=torch.long)
-    word_ids = torch.full((len(rows), length), -1, dtype=torch.long)
-    for i, (r, w) in enumerate(zip(rows, words, strict=True)):
-        out[i, : len(r)], attention[i, : len(r)] = torch.tensor(r), 1
-        word_ids[i, : len(w)] = torch.tensor(w)
-    return out, attention, word_ids
-
 
 class PieceClassifier(TinyClassifier):
     def __init__(self, seed=0):
@@ -422,20 +328,3 @@ def test_words_of_several_pieces_equal_lime_s_words(bow, device):
         assert_close(exp.local_pred[i, 0], torch.tensor(ref.local_pred[0]), rtol=0, atol=1e-5)
         ours, theirs = exp.as_list(PIECE_NAMES, index=i), ref.as_list(label=1)
         assert [w for w, _ in ours] == [w for w, _ in theirs]
-
-
-def test_word_removal_drops_or_masks_whole_words():
-    ids, attention, word_ids = _tokenize_pieces(["a wonderful joy"])  # cls a won ##der ##ful joy
-    feats = text_features(ids, attention, special_ids=[CLS], word_ids=word_ids)
-    assert feats.token_features.tolist() == [[-1, 0, 1, 1, 1, 2]]
-    assert feats.word_start.tolist() == [[False, True, True, False, False, True]]
-    keep = torch.tensor([[True, False, True]])
-    dropped, att = remove_tokens(ids, attention, feats.token_features, keep)
-    expected, expected_att, _ = _tokenize_pieces(["a joy"])
-    assert dropped[:, :3].tolist() == expected.tolist()
-    assert att[:, :3].tolist() == expected_att.tolist() and att[:, 3:].sum() == 0
-    masked, att = remove_tokens(
-        ids, attention, feats.token_features, keep, mask_id=UNK, word_start=feats.word_start
-    )
-    expected, _, _ = _tokenize_pieces(["a UNKWORDZ joy"])
-    assert masked[:, :4].tolist() == expected.tolist() and att.sum() == 4

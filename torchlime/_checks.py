@@ -10,6 +10,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
+__all__ = [
+    "design",
+    "feature_mask",
+    "images",
+    "masks",
+    "per_target_mask",
+    "rows",
+    "segments",
+    "tokens",
+    "word_ids",
+]
+
 
 def images(x: Any) -> Tensor:
     """``x`` as (B, C, H, W) float, channels first, at least one non-empty image."""
@@ -122,3 +134,84 @@ def per_target_mask(feature_mask: Tensor | None, X: Tensor, t: int) -> Tensor:
     if feature_mask.ndim == X.ndim - 1:
         feature_mask = feature_mask[..., None, :]
     return feature_mask.expand(*feature_mask.shape[:-2], t, k)
+
+
+def rows(x: Any, stats: Any, *, validate: bool = True) -> Tensor:
+    """Table rows (B, D) for an explainer with training statistics ``stats`` (D columns).
+
+    With ``validate``: no NaN/inf, categorical values seen in training (one host sync).
+    """
+    d = stats.mean.shape[0]
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a (B, D) tensor; got {type(x).__name__}")
+    if x.ndim == 1 and x.shape[0] == d:
+        raise ValueError(f"x must be (B, D) with D={d}; got shape {tuple(x.shape)} (use x[None])")
+    if x.ndim != 2 or x.shape[1] != d:
+        raise ValueError(f"x must be (B, D) with D={d}; got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor; got {x.dtype}")
+    if x.shape[0] == 0:
+        raise ValueError("x must hold at least one row; got shape (0, D)")
+    if validate and not torch.compiler.is_compiling():
+        bad_rows = ~torch.isfinite(x).all(1)
+        cat = stats.categorical
+        known = (x[:, :, None] == stats.values.to(x.dtype)[None]).any(-1) | ~cat
+        unknown = ~known.all(1) & ~bad_rows
+        if bool(bad_rows.any() | unknown.any()):  # the one sync of the check
+            if bool(bad_rows.any()):
+                bad = bad_rows.nonzero().flatten().tolist()[:10]
+                raise ValueError(f"x has NaN or inf values in rows {bad}")
+            row = int(unknown.nonzero()[0, 0])
+            cols = (~known[row]).nonzero().flatten().tolist()
+            raise ValueError(
+                f"x row {row} has categorical values never seen in training in columns "
+                f"{cols} (values {x[row, cols].tolist()}); lime samples categorical "
+                "columns from their training values"
+            )
+    return x
+
+
+def word_ids(word_ids: Any, ids: Tensor) -> Tensor | None:
+    """Word indices (B, L) like ``ids`` as int64 on its device, or None."""
+    if word_ids is None:
+        return None
+    if not isinstance(word_ids, Tensor) or word_ids.shape != ids.shape:
+        got = tuple(word_ids.shape) if isinstance(word_ids, Tensor) else type(word_ids).__name__
+        raise ValueError(
+            f"word_ids must be (B, L) = {tuple(ids.shape)} like input_ids (-1 for tokens "
+            f"outside words); got {got}"
+        )
+    if word_ids.is_floating_point() or word_ids.is_complex() or word_ids.dtype == torch.bool:
+        raise TypeError(f"word_ids must hold integer word indices; got dtype {word_ids.dtype}")
+    return word_ids.to(device=ids.device, dtype=torch.long)
+
+
+def tokens(input_ids: Any, attention_mask: Any) -> tuple[Tensor, Tensor]:
+    """Token ids (B, L) as int64 and their attention mask (all ones when None)."""
+    if not isinstance(input_ids, Tensor):
+        raise TypeError(
+            f"input_ids must be a (B, L) tensor of token ids; got {type(input_ids).__name__} "
+            "(tokenize first, e.g. tokenizer(texts, return_tensors='pt', padding=True))"
+        )
+    if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+        raise TypeError(f"input_ids must hold integer token ids; got dtype {input_ids.dtype}")
+    if input_ids.ndim != 2:
+        hint = " (add a batch dimension: input_ids[None])" if input_ids.ndim == 1 else ""
+        raise ValueError(f"input_ids must be (B, L); got shape {tuple(input_ids.shape)}{hint}")
+    if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
+        raise ValueError(
+            f"input_ids must hold at least one non-empty sequence (empty text); got shape "
+            f"{tuple(input_ids.shape)}"
+        )
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    if not isinstance(attention_mask, Tensor) or attention_mask.shape != input_ids.shape:
+        got = (
+            tuple(attention_mask.shape)
+            if isinstance(attention_mask, Tensor)
+            else type(attention_mask).__name__
+        )
+        raise ValueError(
+            f"attention_mask must be (B, L) = {tuple(input_ids.shape)} like input_ids; got {got}"
+        )
+    return input_ids.long(), attention_mask.to(input_ids.device)

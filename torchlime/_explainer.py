@@ -119,6 +119,23 @@ class Samples(NamedTuple):
     """The N - 1 perturbed inputs are the same for every example: the model runs them once."""
 
 
+class _Run(NamedTuple):
+    """One call's samples with their scores and weights (and, adaptively, how far it went)."""
+
+    samples: Samples
+    scores: Tensor
+    weights: Tensor
+    resolved: Tensor | None = None
+    used: Tensor | None = None
+
+    def n_samples(self) -> Tensor:
+        """(B,) int64 samples behind each example's fit."""
+        if self.used is not None:
+            return self.used
+        b, n = self.weights.shape
+        return torch.full((b,), n, dtype=torch.long, device=self.weights.device)
+
+
 class Explainer(nn.Module):
     """The base of every explainer: shared settings, their validation and ``repr``, the loop.
 
@@ -311,65 +328,66 @@ class Explainer(nn.Module):
         Returns:
             the modality's :class:`~torchlime.explanation.Explanation`, with its recipe.
         """
-        _check_int("repeats", repeats, 1, ">= 1")
-        auto = self.n_samples == "auto"
-        if given is not None and auto:
-            raise ValueError('given samples are fixed; n_samples="auto" draws them itself')
-        if given is not None and repeats > 1:
-            raise ValueError("repeats draws new samples for every replicate; given= fixes them")
+        self._check_call(given, repeats)
         k = given.shape[-1] if isinstance(given, Tensor) and given.ndim == 3 else None
         features = self._features(inputs, k=k, **feature_kwargs)
         target_bt = self._target(target, top_labels, len(features))
         if repeats > 1:
             features = features.repeat(repeats)
-            if target_bt is not None:
-                target_bt = target_bt.repeat(repeats, 1)
+            target_bt = None if target_bt is None else target_bt.repeat(repeats, 1)
         generator, seed = new_generator(generator, features.device)
         if given is not None:
             samples = self._given(features, given)
         else:
-            n0 = first_round(self.max_samples) if auto else int(self.n_samples)
-            samples = self._draw(features, n0, generator)
+            auto = self.n_samples == "auto"
+            n = first_round(self.max_samples) if auto else int(self.n_samples)
+            samples = self._draw(features, n, generator)
         with borrowed_eval(self.model, self.eval_mode):
             scored = self._score(features, samples, target_bt, top_labels, differentiable)
-            scores, weights = scored.scores, self._weigh(features, samples.X)
-            n_used = torch.full((len(features),), samples.X.shape[1], device=features.device)
-            resolved = None
-            if auto:
-                grown = self._adapt(features, samples, scored, generator, differentiable)
-                scores, weights, resolved, n_used = grown[1:5]
-                samples = Samples(
-                    grown.masks, grown.data if grown.data is not None else grown.masks
-                )
-        X = samples.X
+            run = _Run(samples, scored.scores, self._weigh(features, samples.X))
+            if self.n_samples == "auto":
+                run = self._adapt(features, run, scored.target, generator, differentiable)
         fit = fit_surrogate(
-            X,
-            scores,
-            weights,
+            run.samples.X,
+            run.scores,
+            run.weights,
             features.n_features,
             alpha=self.alpha,
             feature_selection=self.feature_selection,
             max_features=self.max_features,
-            chunk_size=fit_chunk(X),
+            chunk_size=fit_chunk(run.samples.X),
         )
         return self.explanation(
             coef=fit.coef,
             intercept=fit.intercept,
             score=fit.score,
             local_pred=fit.local_pred,
-            model_pred=scores[:, 0],
+            model_pred=run.scores[:, 0],
             target=scored.target,
             selected=fit.selected,
             n_features=features.n_features,
             seed=torch.full((len(features),), seed, dtype=torch.long, device=features.device),
-            masks=X if keep_samples else None,
-            scores=scores if keep_samples else None,
-            weights=weights if keep_samples else None,
-            n_samples=n_used.long(),
-            resolved=resolved,
+            masks=run.samples.X if keep_samples else None,
+            scores=run.scores if keep_samples else None,
+            weights=run.weights if keep_samples else None,
+            n_samples=run.n_samples(),
+            resolved=run.resolved,
             config=self.recipe(seed if seed >= 0 else None),
-            **self._result(features, samples, keep_samples),
+            **self._result(features, run.samples, keep_samples),
         )
+
+    def _check_call(self, given: Any, repeats: int) -> None:
+        _check_int("repeats", repeats, 1, ">= 1")
+        if given is not None and self.n_samples == "auto":
+            raise ValueError('given samples are fixed; n_samples="auto" draws them itself')
+        if given is not None and repeats > 1:
+            raise ValueError("repeats draws new samples for every replicate; given= fixes them")
+        if self.share_samples and repeats > 1:
+            raise ValueError(
+                "repeats draws independent samples for every replicate; share_samples gives "
+                "every example the same ones (explain with share_samples=False: each example's "
+                "law is the same)"
+            )
 
     def replay(self, inputs: Any, exp: Explanation, **kwargs: Any) -> Explanation:
         """Explain ``inputs`` again with the features and samples kept on ``exp``.
@@ -384,7 +402,7 @@ class Explainer(nn.Module):
             **kwargs: further inputs of the call (``attention_mask``, ``word_ids``).
 
         Returns:
-            a new explanation of the same targets.
+            a new explanation of the same targets, with its samples kept.
         """
         if exp.masks is None or exp.scores is None:
             raise ValueError(
@@ -392,7 +410,7 @@ class Explainer(nn.Module):
             )
         if exp.config.get("n_samples") == "auto":
             raise ValueError('replay needs a fixed n_samples; "auto" pads its samples')
-        call = {**self._replay_kwargs(exp), **kwargs}
+        call = {"keep_samples": True, **self._replay_kwargs(exp), **kwargs}
         return self(inputs, exp.target, **call)
 
     # ------------------------------------------------------------------ steps
@@ -484,27 +502,27 @@ class Explainer(nn.Module):
     def _adapt(
         self,
         features: Features,
-        samples: Samples,
-        scored: Scores,
+        run: _Run,
+        target: Tensor,
         generator: torch.Generator,
         differentiable: bool,
-    ) -> Any:
+    ) -> _Run:
         """``n_samples="auto"``: more samples for the examples whose top k is not resolved."""
 
         def draw(index: Tensor, n_extra: int) -> tuple[Tensor, Tensor, Tensor]:
             sub = features.take(index)
             new = self._draw(sub, n_extra + 1, generator)  # row 0, the original, is not scored
-            target = scored.target[index]
-            more = self._score(sub, new, target, None, differentiable, originals=False)
+            more = self._score(sub, new, target[index], None, differentiable, originals=False)
             return new.X[:, 1:], more.scores, new.data[:, 1:]
 
-        return adaptive_sampling(
+        separate = run.samples.data is not run.samples.X  # tables: rows beside X
+        grown = adaptive_sampling(
             draw,
             lambda X, index: self._weigh(features.take(index), X),
-            samples.X,
-            scored.scores,
+            run.samples.X,
+            run.scores,
             features.n_features,
-            data=None if samples.data is samples.X else samples.data,
+            data=run.samples.data if separate else None,
             k=self.top_k,
             max_samples=self.max_samples,
             confidence=self.confidence,
@@ -512,6 +530,9 @@ class Explainer(nn.Module):
             design=self._design(),
             generator=generator,
         )
+        data = grown.data if grown.data is not None else grown.masks
+        samples = Samples(grown.masks, data)
+        return _Run(samples, grown.scores, grown.weights, grown.resolved, grown.n_samples)
 
     # ------------------------------------------------------------------ hooks
 

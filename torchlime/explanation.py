@@ -276,19 +276,26 @@ def _pad_to(t: Tensor, sizes: list[int], pad: float) -> Tensor:
     return out
 
 
+_PER_CALL = ("seed", "torch", "torchlime")  # may differ between calls of one recipe
+
+
 def _merge_configs(configs: list[Config]) -> dict[str, Any]:
-    """One recipe for concatenated explanations: equal but for the seed (None if it differs)."""
+    """One recipe for concatenated explanations: equal but for the seed and the versions.
+
+    Those become None where they differ (each example keeps its seed in ``seed``).
+    """
     first = dict(configs[0])
     for other in configs[1:]:
         keys = set(first) | set(other)
-        differ = sorted(k for k in keys if k != "seed" and first.get(k) != other.get(k))
+        differ = sorted(k for k in keys if k not in _PER_CALL and first.get(k) != other.get(k))
         if differ:
             raise ValueError(
                 f"explanations made with different recipes cannot be concatenated: {differ} "
                 f"differ ({[first.get(k) for k in differ]} vs {[other.get(k) for k in differ]})"
             )
-        if first.get("seed") != other.get("seed"):
-            first["seed"] = None  # per example in the `seed` field
+        for key in _PER_CALL:
+            if first.get(key) != other.get(key):
+                first[key] = None
     return first
 
 

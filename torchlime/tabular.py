@@ -18,9 +18,11 @@ from typing import Any, cast
 import torch
 from torch import Tensor
 
+from torchlime import _checks
 from torchlime._engine import Compose, runs
 from torchlime._explainer import Explainer, Features, Samples
 from torchlime.explanation import Explanation, TabularExplanation
+from torchlime.functional.kernels import euclidean_distance
 from torchlime.functional.tabular import (
     DISCRETIZERS,
     TabularStats,
@@ -45,6 +47,7 @@ __all__ = [
     "TabularSamples",
     "TabularStats",
     "discretize",
+    "euclidean_distance",
     "sample_tabular",
     "tabular_representation",
     "tabular_stats",
@@ -169,6 +172,14 @@ class LimeTabular(Explainer):
             sampler=sampler,
             **settings,
         )
+        continuous = (~(stats.discretized | stats.categorical)).nonzero().flatten().tolist()
+        if continuous and not (isinstance(sampler, str) and sampler in TABULAR_SAMPLERS):
+            raise ValueError(
+                f"sampler={sampler!r} gives masks over columns (keep the row's bin or leave it): "
+                f"every column must be discretized or categorical; columns {continuous} are "
+                "continuous (use a discretizer, or sampler 'lime', 'paired', 'stratified' or "
+                "'binomial')"
+            )
         names = [str(i) for i in range(d)] if feature_names is None else list(feature_names)
         if len(names) != d:
             raise ValueError(f"feature_names must name the D={d} columns; got {len(names)} names")
@@ -242,7 +253,7 @@ class LimeTabular(Explainer):
     # ------------------------------------------------------------------ hooks
 
     def _features(self, x: Any, *, k: int | None = None) -> Features:  # type: ignore[override]
-        x = self._check_rows(x)
+        x = _checks.rows(x, self.stats, validate=self.validate)
         b, d = x.shape
         n = torch.full((b,), d, dtype=torch.long, device=x.device)
         return Features(inputs=x, n_features=n, k=d, padded=False)
@@ -351,35 +362,3 @@ class LimeTabular(Explainer):
 
     def _replay_kwargs(self, exp: Explanation) -> dict[str, Any]:
         return {"samples": cast(TabularExplanation, exp).samples}
-
-    def _check_rows(self, x: Any) -> Tensor:
-        d = self.mean.shape[0]
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a (B, D) tensor; got {type(x).__name__}")
-        if x.ndim == 1 and x.shape[0] == d:
-            raise ValueError(
-                f"x must be (B, D) with D={d}; got shape {tuple(x.shape)} (use x[None])"
-            )
-        if x.ndim != 2 or x.shape[1] != d:
-            raise ValueError(f"x must be (B, D) with D={d}; got shape {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor; got {x.dtype}")
-        if x.shape[0] == 0:
-            raise ValueError("x must hold at least one row; got shape (0, D)")
-        if self.validate and not torch.compiler.is_compiling():
-            bad_rows = ~torch.isfinite(x).all(1)
-            cat = self.categorical
-            known = (x[:, :, None] == self.values.to(x.dtype)[None]).any(-1) | ~cat
-            unknown = ~known.all(1) & ~bad_rows
-            if bool(bad_rows.any() | unknown.any()):  # the one sync of the check
-                if bool(bad_rows.any()):
-                    rows = bad_rows.nonzero().flatten().tolist()[:10]
-                    raise ValueError(f"x has NaN or inf values in rows {rows}")
-                row = int(unknown.nonzero()[0, 0])
-                cols = (~known[row]).nonzero().flatten().tolist()
-                raise ValueError(
-                    f"x row {row} has categorical values never seen in training in columns "
-                    f"{cols} (values {x[row, cols].tolist()}); lime samples categorical "
-                    "columns from their training values"
-                )
-        return x

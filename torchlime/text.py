@@ -18,6 +18,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor
 
+from torchlime import _checks
 from torchlime._engine import Compose
 from torchlime._explainer import Explainer, Features, Samples
 from torchlime.explanation import Explanation, TextExplanation
@@ -199,8 +200,8 @@ class LimeText(Explainer):
         attention_mask: Tensor | None = None,
         word_ids: Tensor | None = None,
     ) -> _Tokens:
-        ids, attention = _check_tokens(input_ids, attention_mask)
-        words = _check_word_ids(word_ids, ids)
+        ids, attention = _checks.tokens(input_ids, attention_mask)
+        words = _checks.word_ids(word_ids, ids)
         feats = text_features(
             ids, attention, bow=self.bow, special_ids=self.special_ids, word_ids=words
         )
@@ -281,47 +282,3 @@ def _logits(out: Any) -> Any:
     if isinstance(out, (tuple, list)) and out:
         return out[0]
     return out
-
-
-def _check_word_ids(word_ids: Any, ids: Tensor) -> Tensor | None:
-    if word_ids is None:
-        return None
-    if not isinstance(word_ids, Tensor) or word_ids.shape != ids.shape:
-        got = tuple(word_ids.shape) if isinstance(word_ids, Tensor) else type(word_ids).__name__
-        raise ValueError(
-            f"word_ids must be (B, L) = {tuple(ids.shape)} like input_ids (-1 for tokens "
-            f"outside words); got {got}"
-        )
-    if word_ids.is_floating_point() or word_ids.is_complex() or word_ids.dtype == torch.bool:
-        raise TypeError(f"word_ids must hold integer word indices; got dtype {word_ids.dtype}")
-    return word_ids.to(device=ids.device, dtype=torch.long)
-
-
-def _check_tokens(input_ids: Any, attention_mask: Any) -> tuple[Tensor, Tensor]:
-    if not isinstance(input_ids, Tensor):
-        raise TypeError(
-            f"input_ids must be a (B, L) tensor of token ids; got {type(input_ids).__name__} "
-            "(tokenize first, e.g. tokenizer(texts, return_tensors='pt', padding=True))"
-        )
-    if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
-        raise TypeError(f"input_ids must hold integer token ids; got dtype {input_ids.dtype}")
-    if input_ids.ndim != 2:
-        hint = " (add a batch dimension: input_ids[None])" if input_ids.ndim == 1 else ""
-        raise ValueError(f"input_ids must be (B, L); got shape {tuple(input_ids.shape)}{hint}")
-    if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
-        raise ValueError(
-            f"input_ids must hold at least one non-empty sequence (empty text); got shape "
-            f"{tuple(input_ids.shape)}"
-        )
-    if attention_mask is None:
-        attention_mask = torch.ones_like(input_ids)
-    if not isinstance(attention_mask, Tensor) or attention_mask.shape != input_ids.shape:
-        got = (
-            tuple(attention_mask.shape)
-            if isinstance(attention_mask, Tensor)
-            else type(attention_mask).__name__
-        )
-        raise ValueError(
-            f"attention_mask must be (B, L) = {tuple(input_ids.shape)} like input_ids; got {got}"
-        )
-    return input_ids.long(), attention_mask.to(input_ids.device)

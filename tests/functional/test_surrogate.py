@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from _helpers import assert_close
 from lime.lime_base import LimeBase
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 
+from torchlime import stability
 from torchlime.functional import (
     forward_selection,
     highest_weights,
@@ -206,3 +208,49 @@ def test_select_features_errors():
         select_features("best", X, y, w, 2)
     with pytest.raises(ValueError, match="max_features"):
         select_features("auto", X, y, w, 0)
+
+
+# --------------------------------------------------------------------------- ridge_std
+
+
+def _g(seed=0, device="cpu"):
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _problem(b=2, n=150, k=6, t=2, seed=0):
+    """LIME-like samples: binary masks, lime's weights, nonlinear scores of the masks."""
+    g = _g(seed)
+    masks = sample_masks(b, n, k, generator=g)
+    weight = lime_kernel(masks, dtype=torch.float64)
+    z = masks.double()
+    proj = torch.randn(b, k, t, generator=g, dtype=torch.float64)
+    y = torch.tanh(z @ proj / k**0.5) + 0.3 * z[..., :1] * z[..., 1:2]
+    y = y + 0.05 * torch.randn(b, n, t, generator=g, dtype=torch.float64)
+    return masks, y, weight
+
+
+def test_ridge_std_is_the_sandwich_estimator():
+    masks, y, w = _problem(b=1, n=200, k=5, t=1, seed=16)
+    X, yy, ww = masks[0].double().numpy(), y[0, :, 0].numpy(), w[0].numpy()
+    ridge = Ridge(alpha=1.0).fit(X, yy, sample_weight=ww)
+    resid = yy - ridge.predict(X)
+    xm = np.average(X, axis=0, weights=ww)
+    Xc = X - xm
+    G = Xc.T @ (ww[:, None] * Xc)
+    A = np.linalg.inv(G + np.eye(5))
+    sigma2 = (ww * resid**2).sum() / (200 - 5 - 1)
+    ref = np.sqrt(np.diag(sigma2 * A @ G @ A))
+    assert_close(stability.ridge_std(masks, y, w)[0, 0], ref, rtol=1e-6, atol=1e-9)
+    # with a feature mask: the same estimator on the fitted columns only, 0 elsewhere
+    chosen = np.array([True, False, True, True, False])
+    Xs = X[:, chosen]
+    ridge = Ridge(alpha=1.0).fit(Xs, yy, sample_weight=ww)
+    resid = yy - ridge.predict(Xs)
+    Xc = Xs - np.average(Xs, axis=0, weights=ww)
+    G = Xc.T @ (ww[:, None] * Xc)
+    A = np.linalg.inv(G + np.eye(3))
+    sigma2 = (ww * resid**2).sum() / (200 - 3 - 1)
+    ref = np.zeros(5)
+    ref[chosen] = np.sqrt(np.diag(sigma2 * A @ G @ A))
+    got = stability.ridge_std(masks, y, w, feature_mask=torch.from_numpy(chosen)[None])
+    assert_close(got[0, 0], ref, rtol=1e-6, atol=1e-9)

@@ -147,9 +147,9 @@ def explanation_auc(
 ) -> Tensor:
     """Deletion or insertion AUC over an explanation's own features, the explainer's way.
 
-    The features (superpixels, words) are removed (``"deletion"``: most important first)
-    or revealed (``"insertion"``: from none, most important first) in the order of the
-    explanation's ``|coef|`` ranking (:meth:`~torchlime.Explanation.ranking`), and every
+    The features (superpixels, words) are removed (``"deletion"``) or revealed
+    (``"insertion"``, from none) in decreasing order of their coefficient (the RISE
+    protocol: the feature that raises the score most goes first), and every
     step is built by the explainer itself from masks (its baseline for images, its
     removal or ``mask_id`` for text), so the curve tests the ranking against the very
     perturbation it explains. The AUC is the trapezoidal area under the model's score over
@@ -189,7 +189,9 @@ def explanation_auc(
             "do not apply to tabular explanations"
         )
     b, t, k = exp.coef.shape
-    order = exp.ranking()  # (B, T, K): most important first, padding last
+    valid = torch.arange(k, device=exp.coef.device) < exp.n_features[:, None, None]
+    strength = torch.where(valid, exp.coef.double(), -torch.inf)  # padding last
+    order = strength.sort(dim=-1, descending=True, stable=True).indices  # most positive first
     rank = torch.empty_like(order).scatter_(
         -1, order, torch.arange(k, device=order.device).expand_as(order)
     )

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _helpers import PatchMLP
+from _helpers import PatchMLP, assert_close
 from lime.submodular_pick import SubmodularPick
 
+import torchlime.data
 from torchlime import LimeImage
-from torchlime.data import explain_dataset, load_shards, submodular_pick
+from torchlime.dataset import explain_dataset, load_shards, submodular_pick
 
 
 def _dataset(n=7):
@@ -95,8 +96,8 @@ _WORKER = textwrap.dedent(
     import torch
     import torch.distributed as dist
     sys.path.insert(0, {tests!r})
-    from test_data import _dataset, _explainer
-    from torchlime.data import explain_dataset
+    from test_dataset import _dataset, _explainer
+    from torchlime.dataset import explain_dataset
 
     dist.init_process_group("gloo")
     explain_dataset(_explainer(), _dataset(7), sys.argv[1], shard_size=2, seed=3)
@@ -163,3 +164,39 @@ def test_submodular_pick_equals_lime():
         ref_idx = [ref.explanations.index(e) for e in ref.sp_explanations]
         ours = submodular_pick(torch.from_numpy(w.sum(1)), 4).tolist()
         assert ours == ref_idx, trial
+
+
+def test_torchlime_data_is_a_shim_for_torchlime_dataset():
+    """The old module name still gives the same three functions."""
+    assert sorted(torchlime.data.__all__) == ["explain_dataset", "load_shards", "submodular_pick"]
+    assert torchlime.data.explain_dataset is explain_dataset
+    assert torchlime.data.load_shards is load_shards
+    assert torchlime.data.submodular_pick is submodular_pick
+
+
+def test_explain_dataset_and_load_shards_on_every_explainer(modality, tmp_path):
+    explainer = modality.explainer(n_samples=60)
+    n = modality.batch
+    if modality.kind == "text":  # variable lengths: dict items, padded per shard
+        lengths = modality.kwargs["attention_mask"].sum(1).tolist()
+        items = [
+            {"input_ids": modality.inputs[i, :m], "attention_mask": torch.ones(m, dtype=torch.long)}
+            for i, m in enumerate(lengths)
+        ]
+    else:
+        items = [modality.inputs[i] for i in range(n)]
+    index = explain_dataset(explainer, items, tmp_path, shard_size=1, seed=3)
+    loaded = load_shards(index)
+    assert len(loaded) == n
+    assert loaded.config["explainer"] == type(explainer).__name__
+    for i in range(n):  # each shard equals a direct call with its derived seed
+        g = torch.Generator().manual_seed(3 * 1_000_003 + i)
+        if modality.kind == "text":
+            item = items[i]
+            direct = explainer(item["input_ids"][None], attention_mask=item["attention_mask"][None],
+                               generator=g)  # fmt: skip
+        else:
+            direct = explainer(items[i][None], generator=g)
+        k = direct.coef.shape[-1]
+        assert_close(loaded.coef[i : i + 1, :, :k], direct.coef)
+        assert (loaded.coef[i, :, k:] == 0).all() and not loaded.selected[i, :, k:].any()
