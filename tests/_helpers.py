@@ -24,8 +24,30 @@ def assert_relative(actual: Tensor, expected: Tensor, rel: float = 1e-6) -> None
     assert_close(actual, expected, rtol=rel, atol=rel * scale)
 
 
-def generator(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+def generator(seed: int = 0, device: str | torch.device = "cpu") -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def lime_problem(b=2, n=150, k=6, t=2, seed=0):
+    """LIME-like samples: binary masks, lime's weights, nonlinear scores of the masks."""
+    from torchlime.functional import lime_kernel, sample_masks
+
+    g = generator(seed)
+    masks = sample_masks(b, n, k, generator=g)
+    weight = lime_kernel(masks, dtype=torch.float64)
+    z = masks.double()
+    proj = torch.randn(b, k, t, generator=g, dtype=torch.float64)
+    y = torch.tanh(z @ proj / k**0.5) + 0.3 * z[..., :1] * z[..., 1:2]
+    y = y + 0.05 * torch.randn(b, n, t, generator=g, dtype=torch.float64)
+    return masks, y, weight
+
+
+def smooth_images(b=2, size=24, seed=0):
+    """(b, 3, size, size) images in [0, 1]: a 4x4 upsampled pattern and a little noise."""
+    g = generator(seed)
+    base = torch.rand(b, 3, 4, 4, generator=g)
+    x = nn.functional.interpolate(base, size=(size, size), mode="bilinear", align_corners=False)
+    return (x + 0.05 * torch.rand(b, 3, size, size, generator=g)).clamp(0, 1)
 
 
 class RegionMean(nn.Module):

@@ -2,14 +2,11 @@
 
 import torch
 from _helpers import assert_close
+from _helpers import generator as _g
 from torch import nn
 
 from torchlime import LimeImage, stability
 from torchlime.segmentation import grid
-
-
-def _g(seed=0, device="cpu"):
-    return torch.Generator(device=device).manual_seed(seed)
 
 
 class _SegmentLinear(nn.Module):

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 from _helpers import PatchMLP, assert_close
+from _helpers import generator as _g
+from _helpers import smooth_images as _images
 from _modalities import case
 from scipy import stats
 from sklearn.linear_model import Ridge
-from torch import nn
 
 from torchlime import LimeImage
 from torchlime.functional import lime_kernel, sample_masks
@@ -52,17 +53,6 @@ def test_every_sampler_runs_on_every_explainer(modality, sampler):
 
 
 # --------------------------------------------------------------------------- images
-
-
-def _g(seed=0, device="cpu"):
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-def _images(b=2, size=24, seed=0):
-    g = _g(seed)
-    base = torch.rand(b, 3, 4, 4, generator=g)
-    x = nn.functional.interpolate(base, size=(size, size), mode="bilinear", align_corners=False)
-    return (x + 0.05 * torch.rand(b, 3, size, size, generator=g)).clamp(0, 1)
 
 
 @pytest.mark.parametrize("sampler", ["paired", "stratified", "binomial"])

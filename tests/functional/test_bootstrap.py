@@ -2,12 +2,9 @@
 
 import pytest
 import torch
+from _helpers import generator as _g
 
 from torchlime import stability
-
-
-def _g(seed=0, device="cpu"):
-    return torch.Generator(device=device).manual_seed(seed)
 
 
 def test_bootstrap_weights_resample_rows_and_keep_the_original(device):

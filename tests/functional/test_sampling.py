@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _helpers import generator as _g
 from scipy import stats
 
 from torchlime.functional import (
@@ -16,10 +17,6 @@ from torchlime.functional import (
 )
 
 SAMPLERS = [sample_masks, paired_masks, stratified_masks, binomial_masks]
-
-
-def _g(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 def test_sample_masks_is_lime_s_bernoulli_one_half(device):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from _helpers import assert_close
+from _helpers import lime_problem as _problem
 from lime.lime_base import LimeBase
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
@@ -211,22 +212,6 @@ def test_select_features_errors():
 
 
 # --------------------------------------------------------------------------- ridge_std
-
-
-def _g(seed=0, device="cpu"):
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-def _problem(b=2, n=150, k=6, t=2, seed=0):
-    """LIME-like samples: binary masks, lime's weights, nonlinear scores of the masks."""
-    g = _g(seed)
-    masks = sample_masks(b, n, k, generator=g)
-    weight = lime_kernel(masks, dtype=torch.float64)
-    z = masks.double()
-    proj = torch.randn(b, k, t, generator=g, dtype=torch.float64)
-    y = torch.tanh(z @ proj / k**0.5) + 0.3 * z[..., :1] * z[..., 1:2]
-    y = y + 0.05 * torch.randn(b, n, t, generator=g, dtype=torch.float64)
-    return masks, y, weight
 
 
 def test_ridge_std_is_the_sandwich_estimator():

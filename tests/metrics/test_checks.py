@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from _helpers import PatchMLP, assert_close
+from _helpers import generator as _g
 from _modalities import explained
 from scipy import stats
 from scipy import stats as scipy_stats
@@ -11,10 +12,6 @@ from scipy import stats as scipy_stats
 from torchlime import LimeImage, metrics
 from torchlime.metrics import deletion_auc, insertion_auc
 from torchlime.segmentation import grid
-
-
-def _g(seed=0, device="cpu"):
-    return torch.Generator(device=device).manual_seed(seed)
 
 
 def test_rank_correlation_equals_scipy_spearman():

@@ -5,14 +5,11 @@ import numpy as np
 import pytest
 import torch
 from _helpers import PatchMLP, assert_close
+from _helpers import generator as _g
 from torch import nn
 
 from torchlime import LimeImage, metrics
 from torchlime.segmentation import grid
-
-
-def _g(seed=0, device="cpu"):
-    return torch.Generator(device=device).manual_seed(seed)
 
 
 class RegionOracle(nn.Module):

@@ -5,11 +5,12 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from _helpers import generator as _g
 from scipy import stats
 
 from torchlime import stability
 
-from ._common import _g, _top_set
+from ._common import _top_set
 
 
 def test_top_k_mask_breaks_ties_by_index_and_skips_padding():

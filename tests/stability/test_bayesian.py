@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import torch
 from _helpers import assert_close
+from _helpers import lime_problem as _problem
 from _modalities import explained
 from sklearn.linear_model import BayesianRidge
 from sklearn.metrics import r2_score
 
 from torchlime import stability
-
-from ._common import _problem
 
 
 def test_bayesian_ridge_equals_sklearn_with_sample_weights(device):

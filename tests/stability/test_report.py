@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 from _helpers import assert_close, assert_relative
+from _helpers import generator as _g
+from _helpers import lime_problem as _problem
 from _modalities import explained
 from scipy import stats
 from sklearn.linear_model import Ridge
@@ -15,7 +17,7 @@ from torchlime import stability
 from torchlime.explanation import Explanation
 from torchlime.functional import lime_kernel, sample_masks, weighted_ridge
 
-from ._common import _g, _problem, _top_set
+from ._common import _top_set
 
 
 def _explanation(masks, y, w, n_features=None, alpha=1.0):

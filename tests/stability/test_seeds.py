@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 from _helpers import PatchMLP, assert_close
+from _helpers import generator as _g
+from _helpers import smooth_images as _images
 
 from torchlime import LimeImage, stability
 from torchlime.segmentation import grid
-
-from ._common import _g, _images
 
 
 def test_seed_stability_batches_the_seeds_and_scores_them():

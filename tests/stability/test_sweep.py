@@ -2,12 +2,12 @@
 
 import pytest
 from _helpers import PatchMLP, assert_close, assert_relative
+from _helpers import generator as _g
+from _helpers import smooth_images as _images
 from _modalities import explained
 
 from torchlime import LimeImage, stability
 from torchlime.segmentation import grid
-
-from ._common import _g, _images
 
 
 def test_kernel_width_sweep_equals_separate_fits(device):
