@@ -299,8 +299,10 @@ def test_rejects_bad_input():
     x = _photo_like(1)
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         explainer(x[0])
-    with pytest.raises(ValueError, match="channels-last"):
+    # a shape cannot prove its layout: a warning, then the model's own error, with a note
+    with pytest.warns(UserWarning, match="channels-last"), pytest.raises(RuntimeError) as error:
         explainer(x.permute(0, 2, 3, 1))
+    assert "24, 24, 3) float32 tensor" in "".join(getattr(error.value, "__notes__", [""]))
     with pytest.raises(TypeError, match="floating"):
         explainer((x * 255).to(torch.uint8))
     with pytest.raises(ValueError, match="segments must be"):

@@ -5,6 +5,7 @@ Each check names the argument, the expected shape in the letter table and what c
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -34,13 +35,18 @@ def images(x: Any) -> Tensor:
         raise TypeError(
             f"x must be a floating-point tensor; got {x.dtype} (convert with x.float() / 255)"
         )
-    if x.shape[1] > 4 and x.shape[-1] in (1, 3, 4):
+    if 0 in x.shape:
         raise ValueError(
-            f"x must be channels-first (B, C, H, W); got shape {tuple(x.shape)}, which looks "
-            "channels-last: use x.permute(0, 3, 1, 2)"
+            f"x must hold at least one image with channels and pixels (B, C, H, W all >= 1); "
+            f"got shape {tuple(x.shape)}"
         )
-    if x.shape[0] == 0 or x.shape[-1] == 0 or x.shape[-2] == 0:
-        raise ValueError(f"x must hold at least one non-empty image; got shape {tuple(x.shape)}")
+    if x.shape[-1] <= 4 and x.shape[-1] < x.shape[1]:  # a shape cannot tell: say so
+        warnings.warn(
+            f"x has shape {tuple(x.shape)}: explained as (B, C, H, W) with C={x.shape[1]} "
+            f"channels and W={x.shape[-1]}; if it is channels-last (B, H, W, C), pass "
+            "x.permute(0, 3, 1, 2)",
+            stacklevel=4,
+        )
     return x
 
 
@@ -73,6 +79,13 @@ def masks(masks: Any, b: int, device: torch.device, k: int | None = None) -> Ten
     if masks.shape[1] < 2:
         raise ValueError(
             f"masks need N >= 2 samples (the original and one perturbation); got {masks.shape[1]}"
+        )
+    if masks.dtype != torch.bool and (
+        masks.is_complex() or bool(((masks != 0) & (masks != 1)).any())
+    ):
+        raise ValueError(
+            f"masks must be bool, or numbers that are all 0 or 1; got {masks.dtype} with "
+            f"values such as {masks[(masks != 0) & (masks != 1)].flatten()[:3].tolist()}"
         )
     checked = masks.to(device=device, dtype=torch.bool).clone()
     checked[:, 0] = True  # lime overwrites row 0 with the original
@@ -143,7 +156,10 @@ def rows(x: Any, stats: Any, *, validate: bool = True) -> Tensor:
     """
     d = stats.mean.shape[0]
     if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a (B, D) tensor; got {type(x).__name__}")
+        raise TypeError(
+            f"x must be a (B, D) tensor of rows; got {type(x).__name__} (an array or "
+            "DataFrame: torch.as_tensor(rows.to_numpy() if a DataFrame else rows))"
+        )
     if x.ndim == 1 and x.shape[0] == d:
         raise ValueError(f"x must be (B, D) with D={d}; got shape {tuple(x.shape)} (use x[None])")
     if x.ndim != 2 or x.shape[1] != d:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -87,6 +88,8 @@ def normalise_target(
         raise ValueError(f"top_labels must be >= 1; got {top_labels}")
     if target is None:
         return None
+    if isinstance(target, bool):
+        raise TypeError(f"target must be an output index, not a bool; got {target!r}")
     if isinstance(target, int):
         return torch.full((batch, 1), target, dtype=torch.long)
     if not isinstance(target, Tensor):
@@ -230,7 +233,17 @@ def score_samples(
                 inputs = take(originals, start, stop)
             else:  # the originals' last rows share the first chunk with perturbed ones
                 inputs = _concat([take(originals, start, batch), compose(0, stop - batch)])
-            out = transform(_call(model, inputs, validate, n_outputs))
+            try:
+                raw = model(inputs)
+            except Exception as error:
+                if start == 0 and hasattr(error, "add_note"):  # Python >= 3.11
+                    error.add_note(f"(torchlime called the model on {_describe(inputs)})")
+                raise
+            if validate and start == 0:
+                _warn_if_probabilities(raw, output)
+            out = transform(raw)
+            if validate:
+                _check_output(out, _length(inputs), n_outputs)
             n_outputs = out.shape[-1]
             if n_orig:
                 originals_out.append(out[:n_orig])
@@ -280,7 +293,13 @@ def _resolve_target(
 ) -> Tensor:
     """(B, T) targets: the given ones (range-checked), or the originals' top labels."""
     if target is None:
-        return out0.detach().topk(top_labels or 1, dim=-1).indices
+        t = top_labels or 1
+        if t > out0.shape[-1]:
+            raise ValueError(
+                f"top_labels={t} exceeds the model's {out0.shape[-1]} outputs; pass top_labels "
+                f"<= {out0.shape[-1]}"
+            )
+        return out0.detach().topk(t, dim=-1).indices
     target = target.to(device)
     n_outputs = out0.shape[-1]
     if validate and bool(((target < 0) | (target >= n_outputs)).any()):
@@ -309,21 +328,44 @@ def _concat(parts: list[Any]) -> Any:
     raise TypeError(f"cannot concatenate model inputs of type {type(first).__name__}")
 
 
-def _call(
-    model: Callable[[Any], Tensor], inputs: Any, validate: bool, n_outputs: int | None = None
-) -> Tensor:
-    out = model(inputs)
-    if validate:
-        n = _length(inputs)
-        if not isinstance(out, Tensor) or out.ndim != 2 or (n is not None and out.shape[0] != n):
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(
-                f"the model must return (n, O) scores for n inputs; got {got} for n={n}. "
-                "Reshape a regression output to (n, 1)."
-            )
-        if n_outputs is not None and out.shape[1] != n_outputs:
-            raise ValueError(f"the model returned {out.shape[1]} outputs, then {n_outputs}")
-    return out
+def _check_output(out: Any, n: int | None, n_outputs: int | None) -> None:
+    """The transformed output must be (n, O), with the same O chunk after chunk."""
+    if not isinstance(out, Tensor) or out.ndim != 2 or (n is not None and out.shape[0] != n):
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(
+            f"the model's scores (after output=) must be (n, O) for n inputs; got {got} for "
+            f"n={n}. Reshape a regression output to (n, 1); reduce a segmentation model's "
+            "(n, C, H, W) with an output= callable"
+        )
+    if n_outputs is not None and out.shape[1] != n_outputs:
+        raise ValueError(f"the model returned {out.shape[1]} outputs, then {n_outputs}")
+
+
+def _warn_if_probabilities(raw: Any, output: Output) -> None:
+    """Softmax of probabilities squashes them: say so once (one host sync, when validating)."""
+    if output != "softmax" or not isinstance(raw, Tensor) or raw.ndim != 2 or raw.shape[1] < 2:
+        return
+    if torch.compiler.is_compiling():
+        return
+    r = raw.detach().float()
+    in_range = (r >= 0).all() & (r <= 1).all()
+    sums_to_one = ((r.sum(-1) - 1).abs() < 1e-3).all()
+    if bool(in_range & sums_to_one):
+        warnings.warn(
+            "the model's outputs are already probabilities (in [0, 1], summing to 1), and "
+            'output="softmax" applies softmax again, which flattens them: pass '
+            'output="identity" to explain the probabilities themselves',
+            stacklevel=5,
+        )
+
+
+def _describe(inputs: Any) -> str:
+    """Model inputs in words, for an error: tensor shapes and dtypes."""
+    if isinstance(inputs, Tensor):
+        return f"a {tuple(inputs.shape)} {str(inputs.dtype).removeprefix('torch.')} tensor"
+    if isinstance(inputs, dict):
+        return "{" + ", ".join(f"{k}: {_describe(v)}" for k, v in inputs.items()) + "}"
+    return type(inputs).__name__
 
 
 def _length(inputs: Any) -> int | None:

@@ -328,7 +328,7 @@ class Explainer(nn.Module):
         Returns:
             the modality's :class:`~torchlime.explanation.Explanation`, with its recipe.
         """
-        self._check_call(given, repeats)
+        self._check_call(given, repeats, differentiable)
         k = given.shape[-1] if isinstance(given, Tensor) and given.ndim == 3 else None
         features = self._features(inputs, k=k, **feature_kwargs)
         target_bt = self._target(target, top_labels, len(features))
@@ -336,12 +336,13 @@ class Explainer(nn.Module):
             features = features.repeat(repeats)
             target_bt = None if target_bt is None else target_bt.repeat(repeats, 1)
         generator, seed = new_generator(generator, features.device)
-        if given is not None:
-            samples = self._given(features, given)
-        else:
-            auto = self.n_samples == "auto"
-            n = first_round(self.max_samples) if auto else int(self.n_samples)
-            samples = self._draw(features, n, generator)
+        with torch.no_grad():  # samples are drawn, not differentiated through
+            if given is not None:
+                samples = self._given(features, given)
+            else:
+                auto = self.n_samples == "auto"
+                n = first_round(self.max_samples) if auto else int(self.n_samples)
+                samples = self._draw(features, n, generator)
         with borrowed_eval(self.model, self.eval_mode):
             scored = self._score(features, samples, target_bt, top_labels, differentiable)
             run = _Run(samples, scored.scores, self._weigh(features, samples.X))
@@ -376,8 +377,14 @@ class Explainer(nn.Module):
             **self._result(features, run.samples, keep_samples),
         )
 
-    def _check_call(self, given: Any, repeats: int) -> None:
+    def _check_call(self, given: Any, repeats: int, differentiable: bool) -> None:
         _check_int("repeats", repeats, 1, ">= 1")
+        if differentiable and torch.is_inference_mode_enabled():
+            raise ValueError(
+                "differentiable=True keeps an autograd graph, which torch.inference_mode() "
+                "forbids: explain outside inference mode (torch.no_grad() is fine without "
+                "differentiable)"
+            )
         if given is not None and self.n_samples == "auto":
             raise ValueError('given samples are fixed; n_samples="auto" draws them itself')
         if given is not None and repeats > 1:
@@ -511,7 +518,8 @@ class Explainer(nn.Module):
 
         def draw(index: Tensor, n_extra: int) -> tuple[Tensor, Tensor, Tensor]:
             sub = features.take(index)
-            new = self._draw(sub, n_extra + 1, generator)  # row 0, the original, is not scored
+            with torch.no_grad():  # row 0, the original, is not scored
+                new = self._draw(sub, n_extra + 1, generator)
             more = self._score(sub, new, target[index], None, differentiable, originals=False)
             return new.X[:, 1:], more.scores, new.data[:, 1:]
 

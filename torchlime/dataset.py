@@ -1,21 +1,35 @@
-"""Explaining a whole dataset: shards on disk, resumable, split across ranks, any modality.
+"""Explaining a whole dataset: shards on disk, resumable, checked, split across ranks.
 
 Each shard of consecutive items is explained in one call with its own generator seed,
 derived from the run's seed and the shard's index: the result does not depend on how many
 processes run, nor in what order. Under ``torchrun`` (``torch.distributed`` initialised)
-rank ``r`` of ``w`` takes shards ``r, r + w, ...``; shards already on disk are skipped, so
-an interrupted run resumes where it stopped. Shards of different feature counts, sequence
-lengths or image sizes concatenate, padded as each field declares
-(:meth:`~torchlime.Explanation.concat`); the index records the explainer's recipe.
+rank ``r`` of ``w`` takes shards ``r, r + w, ...``. Nothing is lost or mislabelled: the
+run's recipe (explainer settings, seed, shard size, dataset length, explain keywords) is in
+``index.json`` (``"running"`` from the start, ``"complete"`` with every shard's sha256 at
+the end) and in every shard; a folder of other settings is refused, naming what differs; a
+resumed run keeps the shards of its recipe that load and explains the others again; one run
+at a time holds the folder's ``.lock``; files are written under unpredictable names created
+exclusively, then renamed (a planted symlink is replaced, never written through).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
+import io
 import json
 import os
-from collections.abc import Callable, Sequence
+import re
+import secrets
+import socket
+import stat
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -26,6 +40,12 @@ from torchlime.explanation import Explanation
 __all__ = ["explain_dataset", "load_shards", "submodular_pick"]
 
 INDEX = "index.json"
+LOCK = ".lock"
+_PER_CALL = ("seed", "torch", "torchlime")  # per call or per install: not the run's recipe
+_DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+_STALE_S = 3600.0  # an unreadable lock older than this is taken over
+_TEMPS = (".shard-*.tmp", ".index-*.tmp")
+_ABSENT = object()
 
 
 def explain_dataset(
@@ -42,15 +62,22 @@ def explain_dataset(
 ) -> Path:
     """Explain every item of ``dataset`` and write the explanations as shards under ``out_dir``.
 
+    Run it again with the same settings to resume: the shards that check out are kept, the
+    others explained again (a warning names each file found wrong, and why).
+
     Args:
         explainer: a torchlime explainer (``LimeImage``, ...), called as
-            ``explainer(x, generator=g, **explain_kwargs)`` on a stacked shard.
+            ``explainer(x, generator=g, **explain_kwargs)`` on a stacked shard; or any
+            callable returning an :class:`~torchlime.Explanation` (the recipe is then the
+            one its explanations carry).
         dataset: a map-style dataset (``len`` and integer indexing); an item is the input
-            tensor, a tuple whose first element is (``transform`` picks otherwise), or a
-            mapping of the explainer's inputs by name (``{"input_ids": ...,
-            "attention_mask": ...}`` for :class:`~torchlime.LimeText`: sequences of
-            different lengths are right-padded with 0, and need an ``attention_mask``).
-        out_dir: folder for ``shard-00000.pt``, ... and ``index.json``.
+            tensor (one shape within a shard), a tuple whose first element is
+            (``transform`` picks otherwise), or a mapping of the explainer's inputs by
+            name (``{"input_ids": ..., "attention_mask": ...}`` for
+            :class:`~torchlime.LimeText`: sequences of different lengths are right-padded
+            with the explainer's ``pad_id``, ``attention_mask`` 0 and ``word_ids`` -1, and
+            need an ``attention_mask``; an item without one has no padding).
+        out_dir: folder for ``shard-00000.pt``, ..., ``index.json`` and the run's ``.lock``.
         shard_size: items per shard (and per explainer call).
         seed: the run's seed; shard ``i`` uses ``seed * 1_000_003 + i``.
         device: where inputs are moved (default: the explainer's parameters' device, else
@@ -60,7 +87,15 @@ def explain_dataset(
         **explain_kwargs: passed to every explainer call (``top_labels=3``, ...).
 
     Returns:
-        The path of ``index.json`` (written by rank 0 once every rank is done).
+        The path of ``index.json`` (complete once every rank is done).
+
+    Raises:
+        ValueError: for a folder of a run with other settings (naming each differing key,
+            with its old and new value), items that cannot be batched, or an explainer whose
+            explanations carry another recipe than the folder's.
+        RuntimeError: when another run holds the folder's lock, or under ``torchrun``
+            without ``torch.distributed.init_process_group``.
+        OSError: when the disk is full (the message says so and names the file).
 
     Example:
         >>> import tempfile
@@ -74,60 +109,102 @@ def explain_dataset(
         ...     load_shards(index).coef.shape
         torch.Size([5, 1, 64])
     """
-    if shard_size < 1:
-        raise ValueError(f"shard_size must be >= 1; got {shard_size}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ValueError(f"shard_size must be an int >= 1; got {shard_size!r}")
     rank, world = _rank_and_world()
+    out = Path(out_dir)
     device = torch.device(device) if device is not None else _default_device(explainer, rank)
-    n_items = len(dataset)
-    n_shards = -(-n_items // shard_size)
-    mine = range(rank, n_shards, world)
-    bar = Progress(len(mine), progress if rank == 0 else False, desc=f"shards (rank {rank})")
-    pick = transform or (lambda item: item[0] if isinstance(item, (tuple, list)) else item)
-    for shard in mine:
-        path = out / _shard_name(shard)
-        if not path.exists():
-            start, stop = shard * shard_size, min((shard + 1) * shard_size, n_items)
-            inputs = _stack([pick(dataset[i]) for i in range(start, stop)], device)
+    learn = not callable(getattr(explainer, "recipe", None))  # from its explanations
+    recipe = _plain(
+        {
+            "explainer": None if learn else _strip(cast(Any, explainer).recipe()),
+            "seed": seed,
+            "shard_size": shard_size,
+            "n_items": len(dataset),
+            "explain_kwargs": {k: _describe(v) for k, v in sorted(explain_kwargs.items())},
+        }
+    )
+    lock: tuple[Path, str] | None = None
+    try:
+        state: list[Any] = [None, recipe, _layout(len(dataset), shard_size)]
+        failure: BaseException | None = None
+        if rank == 0:
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+                lock = _acquire_lock(out)
+                state[1], state[2] = _start_index(out, recipe, state[2])
+            except Exception as error:  # every rank hears of it, none waits forever
+                failure, state[0] = error, f"{type(error).__name__}: {error}"
+        if world > 1:
+            torch.distributed.broadcast_object_list(state, src=0)
+        if failure is not None:
+            raise failure
+        if state[0] is not None:
+            raise RuntimeError(f"rank 0 could not start the run in {out}: {state[0]}")
+        recipe, entries = state[1], state[2]
+        mine = range(rank, len(entries), world)
+        bar = Progress(len(mine), progress if rank == 0 else False, desc=f"shards (rank {rank})")
+        pick = transform or (lambda item: item[0] if isinstance(item, (tuple, list)) else item)
+        sums: dict[int, dict[str, Any]] = {}  # shard -> its sha256 and bytes
+        for shard in mine:
+            entry = entries[shard]
+            path, start, stop = out / entry["file"], entry["start"], entry["stop"]
+            try:
+                _, sums[shard], found = _verify(path, entry, recipe, shard)
+                _adopt(recipe, found)
+                bar.update(1)
+                continue
+            except _Missing:
+                pass
+            except ValueError as error:
+                warnings.warn(f"{error}: explaining its items again", stacklevel=2)
+            items = [pick(dataset[i]) for i in range(start, stop)]
+            inputs = _stack(items, device, start, getattr(explainer, "pad_id", 0))
             generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + shard)
             if isinstance(inputs, dict):
                 exp = explainer(**inputs, generator=generator, **explain_kwargs)
             else:
                 exp = explainer(inputs, generator=generator, **explain_kwargs)
-            tmp = path.with_suffix(f".tmp{rank}")
-            exp.save(tmp)
-            os.replace(tmp, path)  # atomic: a shard on disk is always complete
-        bar.update(1)
+            if not isinstance(exp, Explanation) or len(exp) != stop - start:
+                got = f"{len(exp)} explanations" if isinstance(exp, Explanation) else type(exp)
+                raise ValueError(f"the explainer returned {got} for items {start}..{stop - 1}")
+            if learn:
+                made = _plain(_strip(exp.config))
+                differ = _differences({"explainer": recipe["explainer"]}, {"explainer": made})
+                if differ:
+                    raise ValueError(
+                        f"the explainer's explanations have another recipe than those in "
+                        f"{out}: {'; '.join(differ)}. Explain into a new folder, or delete "
+                        f"{out} to start over"
+                    )
+                recipe["explainer"] = made
+            meta = {"recipe": recipe, "shard": shard, "start": start, "stop": stop}
+            sums[shard] = _write_atomic(path, lambda f, e=exp, m=meta: e.save(f, metadata=m))
+            bar.update(1)
+        if world > 1:
+            torch.distributed.barrier()
+        if rank == 0:
+            for shard, entry in enumerate(entries):  # other ranks' shards, checked here
+                if shard not in sums:
+                    _, sums[shard], found = _verify(out / entry["file"], entry, recipe, shard)
+                    _adopt(recipe, found)
+            done = [{**entry, **sums[i]} for i, entry in enumerate(entries)]
+            _write_index(out, {"status": "complete", "recipe": recipe, "shards": done})
+    finally:
+        if lock is not None:
+            _release_lock(*lock)
     if world > 1:
         torch.distributed.barrier()
-    index = out / INDEX
-    if rank == 0:
-        shards = [
-            {
-                "file": _shard_name(i),
-                "start": i * shard_size,
-                "stop": min((i + 1) * shard_size, n_items),
-            }
-            for i in range(n_shards)
-        ]
-        recipe = explainer.recipe() if hasattr(explainer, "recipe") else {}
-        meta = {
-            "n_items": n_items,
-            "shard_size": shard_size,
-            "seed": seed,
-            "config": recipe,
-            "shards": shards,
-        }
-        index.write_text(json.dumps(meta, indent=1))
-    if world > 1:
-        torch.distributed.barrier()
-    return index
+    return out / INDEX
 
 
-def load_shards(index: str | os.PathLike[str], map_location: Any = "cpu") -> Explanation:
+def load_shards(
+    index: str | os.PathLike[str], map_location: Any = "cpu", *, allow_incomplete: bool = False
+) -> Explanation:
     """Concatenate the shards listed in ``index.json`` into one explanation (B = all items).
 
+    Every shard is checked against the index: a regular file of the listed size and
+    sha256, holding the explanations of the listed items, made with the run's recipe.
     Examples with different feature counts, sequence lengths or image sizes are padded as
     each field declares (coefficient 0, never selected; see
     :meth:`~torchlime.Explanation.concat`), as within one call.
@@ -135,18 +212,61 @@ def load_shards(index: str | os.PathLike[str], map_location: Any = "cpu") -> Exp
     Args:
         index: the path :func:`explain_dataset` returned.
         map_location: where the tensors are loaded (CPU by default).
+        allow_incomplete: load the shards that exist and check out, of a run still running
+            or interrupted (a warning names those left out, whose items the result lacks).
 
     Returns:
         one :class:`~torchlime.Explanation` of every item, in dataset order.
+
+    Raises:
+        ValueError: for an incomplete run, an index that is not one, or a shard that is
+            missing, not a regular file, truncated, changed, or of another run (the message
+            names the file and what is wrong).
     """
     index = Path(index)
-    meta = json.loads(index.read_text())
-    parts = [
-        Explanation.load(index.parent / s["file"], map_location=map_location)
-        for s in meta["shards"]
-    ]
+    meta = _read_index(index)
+    if meta is None:
+        raise FileNotFoundError(errno.ENOENT, "no index of explain_dataset", str(index))
+    recipe = meta.get("recipe")
+    if not isinstance(recipe, dict):
+        raise ValueError(
+            f"{index} was written by an older torchlime, without its run's recipe nor "
+            "checksums: load its shards with Explanation.load and Explanation.concat"
+        )
+    if meta.get("status") != "complete" and not allow_incomplete:
+        raise ValueError(
+            f"{index} is of a run that is incomplete (status {meta.get('status')!r}): resume "
+            "it (explain_dataset with the same settings), or pass allow_incomplete=True to "
+            "load the shards that are done"
+        )
+    entries = meta.get("shards")
+    try:
+        expected = _layout(int(recipe["n_items"]), int(recipe["shard_size"]))
+        listed = [(s["file"], s["start"], s["stop"]) for s in cast(list, entries)]
+    except (TypeError, ValueError, KeyError):
+        expected, listed = [], None
+    if listed != [(s["file"], s["start"], s["stop"]) for s in expected]:
+        raise ValueError(
+            f"{index} does not list the shards of {recipe.get('n_items')} items by "
+            f"{recipe.get('shard_size')}: it was edited or is corrupt"
+        )
+    parts, left_out = [], []
+    for shard, entry in enumerate(cast(list, entries)):
+        try:
+            exp, _, _ = _verify(index.parent / entry["file"], entry, recipe, shard, map_location)
+        except ValueError as error:
+            if not allow_incomplete:
+                raise
+            left_out.append(str(error))
+            continue
+        parts.append(exp)
+    if left_out:
+        warnings.warn(
+            f"loaded {len(parts)} of {len(entries)} shards; left out: {'; '.join(left_out)}",
+            stacklevel=2,
+        )
     if not parts:
-        raise ValueError(f"{index} lists no shards")
+        raise ValueError(f"{index} lists no shard that could be loaded")
     return Explanation.concat(parts)
 
 
@@ -191,14 +311,403 @@ def submodular_pick(importance: Tensor, budget: int) -> Tensor:
     return torch.stack(picks)
 
 
-def _shard_name(i: int) -> str:
-    return f"shard-{i:05d}.pt"
+# ---------------------------------------------------------------------- the recipe
+
+
+def _layout(n_items: int, shard_size: int) -> list[dict[str, Any]]:
+    """The shards of a run: file, first item, one past the last."""
+    return [
+        {"file": f"shard-{i:05d}.pt", "start": start, "stop": min(start + shard_size, n_items)}
+        for i, start in enumerate(range(0, n_items, shard_size))
+    ]
+
+
+def _strip(config: Mapping[str, Any]) -> dict[str, Any]:
+    """An explainer's recipe without what may differ between calls of one run."""
+    return {k: v for k, v in config.items() if k not in _PER_CALL}
+
+
+def _adopt(recipe: dict[str, Any], found: Mapping[str, Any]) -> None:
+    """Learn the explainer's recipe from a shard of this run, when it was unknown."""
+    if recipe["explainer"] is None:
+        recipe["explainer"] = found.get("explainer")
+
+
+def _describe(value: Any) -> Any:
+    """An explain keyword as the recipe records it: plain values, others described."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_describe(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _describe(v) for k, v in value.items()}
+    if isinstance(value, Tensor):
+        data = value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+        digest = hashlib.sha256(data.tobytes()).hexdigest()[:16]
+        return f"tensor of shape {tuple(value.shape)}, {value.dtype}, sha256 {digest}"
+    if callable(value):
+        return f"callable:{getattr(value, '__qualname__', type(value).__name__)}"
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))  # no memory addresses
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON reads it back (lists for tuples, descriptions for objects)."""
+    return json.loads(json.dumps(value, default=_describe))
+
+
+def _differences(old: Any, new: Any, name: str = "") -> list[str]:
+    """``key: old -> new`` for every key that differs (an unknown explainer matches any)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in [*old, *(k for k in new if k not in old)]:
+            a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
+            if not name and key == "explainer" and (a is None or b is None):
+                continue
+            found += _differences(a, b, f"{name}.{key}" if name else str(key))
+        return found
+    same = old == new or json.dumps(old, default=repr) == json.dumps(new, default=repr)  # NaN
+    show = ["(none)" if v is _ABSENT else repr(v) for v in (old, new)]
+    return [] if same else [f"{name}: {show[0]} -> {show[1]}"]
+
+
+# ---------------------------------------------------------------------- the index
+
+
+def _start_index(
+    out: Path, recipe: dict[str, Any], entries: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Check the folder's index against this run, then mark it running (rank 0, locked).
+
+    Returns:
+        the recipe (with the index's explainer when this one's is unknown) and the shard
+        entries, with the checksums a complete index listed.
+    """
+    old = _read_index(out / INDEX)
+    if old is not None:
+        if not isinstance(old.get("recipe"), dict):
+            raise ValueError(
+                f"{out / INDEX} was written by an older torchlime, without its run's recipe: "
+                f"explain into a new folder, or delete {out} to start over"
+            )
+        differ = _differences(old["recipe"], recipe)
+        if differ:
+            raise ValueError(
+                f"{out} holds a run with other settings: {'; '.join(differ)}. Explain into "
+                f"a new folder, or delete {out} to start over"
+            )
+        recipe = {**recipe, "explainer": recipe["explainer"] or old["recipe"].get("explainer")}
+        complete = old.get("status") == "complete"  # a running index's may be outdated
+        sums = {
+            s.get("file"): {k: s[k] for k in ("sha256", "bytes") if k in s}
+            for s in (old.get("shards") or [] if complete else [])
+            if isinstance(s, dict)
+        }
+        entries = [{**e, **sums.get(e["file"], {})} for e in entries]
+    for pattern in _TEMPS:  # left by a run killed while writing
+        for leftover in out.glob(pattern):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+    _write_index(out, {"status": "running", "recipe": recipe, "shards": entries})
+    return recipe, entries
+
+
+def _write_index(out: Path, meta: dict[str, Any]) -> None:
+    text = json.dumps(meta, indent=1).encode()
+    _write_atomic(out / INDEX, lambda f: f.write(text))
+
+
+def _read_index(path: Path) -> dict[str, Any] | None:
+    """The index at ``path``, None when there is none; ValueError when it is not one."""
+    try:
+        meta = json.loads(_read_regular(path))
+    except _Missing:
+        return None
+    except ValueError as error:
+        raise ValueError(f"{path} is not a readable index ({error}): delete it") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} is not an index of explain_dataset: delete it")
+    return meta
+
+
+# ---------------------------------------------------------------------- shards
+
+
+class _Missing(ValueError):
+    """A file that is not there (a shard to explain, not a fault)."""
+
+
+class _Named(io.BytesIO):
+    """A file's bytes, named by its path in messages."""
+
+    def __init__(self, data: bytes, path: Path) -> None:
+        super().__init__(data)
+        self.path = path
+
+    def __repr__(self) -> str:
+        return str(self.path)
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of the regular file ``path``, never through a symlink (nor from a FIFO)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        if path.is_symlink():
+            raise ValueError(f"{path} is a symlink, not a file of this run")
+        fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise _Missing(f"{path} is missing") from None
+    except OSError as error:
+        raise ValueError(f"{path} cannot be opened ({error})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        return f.read()
+
+
+def _verify(
+    path: Path,
+    entry: Mapping[str, Any],
+    recipe: Mapping[str, Any],
+    shard: int,
+    map_location: Any = "cpu",
+) -> tuple[Explanation, dict[str, Any], dict[str, Any]]:
+    """Load a shard and check it against its index entry and the run's recipe.
+
+    Returns:
+        the explanation, its ``{"sha256", "bytes"}`` and the recipe it carries.
+
+    Raises:
+        ValueError: naming ``path`` and what is wrong (``_Missing`` when it is not there).
+    """
+    data = _read_regular(path)
+    sums = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    size = entry.get("bytes")
+    if size is not None and len(data) < size:
+        raise ValueError(f"{path} is truncated: {len(data)} of its {size} bytes")
+    if entry.get("sha256") not in (None, sums["sha256"]):
+        raise ValueError(
+            f"{path} does not match its sha256 in the index ({len(data)} bytes, listed "
+            f"{size}): it was changed or is corrupt"
+        )
+    try:
+        meta = Explanation.read_metadata(cast(Any, _Named(data, path)))
+        exp = Explanation.load(cast(Any, _Named(data, path)), map_location)
+    except Exception as error:
+        text = str(error)
+        raise ValueError(text if str(path) in text else f"{path} cannot be read: {text}") from None
+    start, stop = entry["start"], entry["stop"]
+    wrong = [
+        f"{key} {meta.get(key)!r}, not {want!r}"
+        for key, want in (("shard", shard), ("start", start), ("stop", stop))
+        if meta.get(key) != want
+    ]
+    if not isinstance(meta.get("recipe"), dict):
+        wrong.append("no recipe (not written by explain_dataset)")
+    else:
+        wrong += _differences(meta["recipe"], dict(recipe))
+    if len(exp) != stop - start:
+        wrong.append(f"{len(exp)} explanations for the {stop - start} items {start}..{stop - 1}")
+    if wrong:
+        raise ValueError(f"{path} is not this run's shard {shard}: {'; '.join(wrong)}")
+    return exp, sums, meta["recipe"]
+
+
+class _Sink:
+    """A binary file over ``fd`` that writes every byte or raises, hashing as it goes.
+
+    ``torch.save`` may turn a failed write into a RuntimeError; ``error`` keeps the cause.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.size, self.hash = fd, 0, hashlib.sha256()
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        n = len(view)
+        self.hash.update(view)
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as error:
+            self.error = error
+            raise
+        self.size += n
+        return n
+
+    def flush(self) -> None:
+        pass
+
+
+def _write_atomic(path: Path, write: Callable[[Any], Any]) -> dict[str, Any]:
+    """Write ``path`` through a new temporary file in its folder, then rename it over.
+
+    The temporary file has an unpredictable name and is created exclusively, so nothing
+    planted in the folder is written through; the rename replaces a symlink at ``path``.
+
+    Returns:
+        ``{"sha256", "bytes"}`` of what was written.
+
+    Raises:
+        OSError: saying the disk is full, and naming ``path``, when it is.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    sink = _Sink(fd)
+    try:
+        try:
+            if hasattr(os, "fchmod"):  # mkstemp's 0600 -> the usual 0666 & ~umask
+                os.fchmod(fd, 0o666 & ~_umask())
+            write(sink)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise _disk_full(sink.error or error, path) from error
+    with contextlib.suppress(OSError):  # make the rename durable (not on Windows)
+        folder = os.open(path.parent, os.O_RDONLY)
+        os.fsync(folder)
+        os.close(folder)
+    return {"sha256": sink.hash.hexdigest(), "bytes": sink.size}
+
+
+def _disk_full(error: BaseException, path: Path) -> BaseException:
+    """An OSError saying the disk is full while writing ``path``, when it is; else ``error``."""
+    if isinstance(error, OSError) and error.errno in _DISK_FULL:
+        return OSError(
+            error.errno,
+            f"the disk is full while writing {path} ({os.strerror(error.errno)}): free some "
+            "space and run again to resume",
+        )
+    return error
+
+
+def _umask() -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+# ---------------------------------------------------------------------- the lock
+
+
+def _acquire_lock(out: Path) -> tuple[Path, str]:
+    """Create ``out/.lock`` exclusively; take over one whose holder is gone (with a warning).
+
+    Returns:
+        the lock's path and this run's token in it (to release only our own).
+
+    Raises:
+        RuntimeError: naming the lock and its holder when another run holds it.
+    """
+    path, token, me = out / LOCK, secrets.token_hex(8), os.getpid()
+    info = {"pid": me, "host": socket.gethostname(), "started": time.strftime("%FT%T%z"),
+            "process_start": _process(me)[1], "token": token}  # fmt: skip
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            pass
+        else:
+            try:
+                _Sink(fd).write(json.dumps(info).encode())
+            except BaseException as error:
+                path.unlink()
+                raise _disk_full(error, path) from error
+            finally:
+                os.close(fd)
+            return path, token
+        raw, stale = _stale(path)
+        guard = out / ".lock.takeover"
+        try:
+            os.mkdir(guard)  # one taker at a time, removing the lock it judged stale
+        except FileExistsError:
+            raise RuntimeError(
+                f"another run is taking over {path} (delete {guard} if no run is starting)"
+            ) from None
+        try:
+            with contextlib.suppress(ValueError):
+                if stale and _read_regular(path) == raw:  # still the one judged stale
+                    path.unlink()
+                    warnings.warn(f"took over {path}: {stale}", stacklevel=3)
+        finally:
+            os.rmdir(guard)
+    raise RuntimeError(f"could not take {path}: other runs are starting in {out}")
+
+
+def _stale(path: Path) -> tuple[bytes, str]:
+    """The lock's bytes and why its holder is gone; RuntimeError when it may run."""
+    try:
+        raw = _read_regular(path)
+    except _Missing:
+        return b"", ""
+    except ValueError as error:
+        raise RuntimeError(f"{error}: another run may hold {path}; delete it") from None
+    try:
+        info = json.loads(raw)
+        pid, host = int(info["pid"]), str(info["host"])
+        if pid <= 0:
+            raise ValueError(pid)
+    except (ValueError, TypeError, KeyError):
+        age = time.time() - path.lstat().st_mtime
+        if age > _STALE_S:
+            return raw, f"it was unreadable and {age / 3600:.1f} hours old"
+        raise RuntimeError(
+            f"{path} is being written by a run starting in {path.parent} (or is damaged: "
+            "delete it if no run is using the folder)"
+        ) from None
+    holder = f"pid {pid} on host {host}, since {info.get('started')}"
+    if host == socket.gethostname():
+        state, started = _process(pid)
+        recorded = info.get("process_start")
+        if state in ("gone", "Z") or (None not in (started, recorded) and started != recorded):
+            return raw, f"its holder ({holder}) is no longer running"
+    raise RuntimeError(
+        f"another explain_dataset run holds {path} ({holder}): two runs cannot write one "
+        f"folder. Wait for it to finish, or delete {path} if that run is gone"
+    )
+
+
+def _process(pid: int) -> tuple[str | None, str | None]:
+    """A process's state ("gone" when there is none) and start time, where the OS tells."""
+    if os.name == "nt":
+        return None, None  # os.kill would terminate it: assume it runs
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "gone", None
+    except OSError:
+        pass  # another user's process: it runs
+    with contextlib.suppress(OSError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0], fields[19]
+    return None, None
+
+
+def _release_lock(path: Path, token: str) -> None:
+    with contextlib.suppress(ValueError, OSError):
+        if json.loads(_read_regular(path)).get("token") == token:
+            path.unlink()
+
+
+# ---------------------------------------------------------------------- ranks and items
 
 
 def _rank_and_world() -> tuple[int, int]:
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
+    world = os.environ.get("WORLD_SIZE", "1")
+    if world.isdigit() and int(world) > 1:
+        raise RuntimeError(
+            f"WORLD_SIZE={world} in the environment (a torchrun launch) but torch.distributed "
+            "is not initialised: every process would explain the whole dataset into the "
+            "same folder. Call torch.distributed.init_process_group() first"
+        )
     return 0, 1
 
 
@@ -215,22 +724,62 @@ def _default_device(explainer: Any, rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def _stack(items: list[Any], device: torch.device) -> Any:
-    """A shard's inputs: stacked tensors, or a dict of them for mapping items (0-padded)."""
-    if not isinstance(items[0], dict):
+def _stack(items: list[Any], device: torch.device, start: int, pad_id: int) -> Any:
+    """A shard's inputs: stacked tensors, or a dict of them for mapping items (padded).
+
+    ``start`` is the dataset index of ``items[0]``; ``pad_id`` pads ``input_ids``.
+    """
+    if not isinstance(items[0], Mapping):
+        for i, item in enumerate(items):
+            if not isinstance(item, Tensor):
+                raise TypeError(
+                    f"dataset item {start + i} is a {type(item).__name__}: an item must be a "
+                    "tensor, a tuple whose first element is one, or a mapping of tensors "
+                    "(or pass transform= to make one)"
+                )
+            if item.shape != items[0].shape:
+                raise ValueError(
+                    f"dataset items {start} and {start + i} have shapes "
+                    f"{tuple(items[0].shape)} and {tuple(item.shape)}: the items of a shard "
+                    "are stacked into one batch. Give them one shape (transform=), or use "
+                    "shard_size=1 (shards of different sizes are padded when loaded)"
+                )
         return torch.stack(items).to(device)
+    items = [dict(item) for item in items]
     keys = list(items[0])
-    longest = [max(item[key].shape[-1] for item in items) for key in keys]
-    ragged = any(item[key].shape[-1] != n for key, n in zip(keys, longest, strict=True)
-                 for item in items)  # fmt: skip
+    if any("attention_mask" in item for item in items):
+        keys += [] if "attention_mask" in keys else ["attention_mask"]
+        for item in items:  # an item without a mask has no padding
+            if "attention_mask" not in item and isinstance(item.get("input_ids"), Tensor):
+                item["attention_mask"] = torch.ones_like(item["input_ids"])
+    for i, item in enumerate(items):
+        if sorted(item) != sorted(keys):
+            raise ValueError(
+                f"dataset items {start} and {start + i} have keys {sorted(keys)} and "
+                f"{sorted(item)}: every item needs the same inputs"
+            )
+        bad = [k for k, v in item.items() if not isinstance(v, Tensor) or v.ndim == 0]
+        if bad:
+            raise TypeError(f"dataset item {start + i}'s {bad} must be sequence tensors")
+        lengths = {key: item[key].shape[-1] for key in keys}
+        if len(set(lengths.values())) > 1 and "attention_mask" in keys:
+            raise ValueError(f"dataset item {start + i} has inputs of lengths {lengths}")
+    longest = {key: max(item[key].shape[-1] for item in items) for key in keys}
+    ragged = any(item[key].shape[-1] != longest[key] for item in items for key in keys)
     if ragged and "attention_mask" not in keys:
         raise ValueError(
             "dataset items of different lengths need an 'attention_mask' (0 on padding); "
             f"got keys {keys}"
         )
+    pads = {"input_ids": pad_id, "word_ids": -1}
     return {
         key: torch.stack(
-            [torch.nn.functional.pad(item[key], (0, n - item[key].shape[-1])) for item in items]
+            [
+                torch.nn.functional.pad(
+                    item[key], (0, longest[key] - item[key].shape[-1]), value=pads.get(key, 0)
+                )
+                for item in items
+            ]
         ).to(device)
-        for key, n in zip(keys, longest, strict=True)
+        for key in keys
     }

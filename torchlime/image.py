@@ -179,8 +179,10 @@ class LimeImage(Explainer):
     ) -> ImageFeatures:
         x = _checks.images(x)
         if segments is None:
-            segments = _checks.segments(self.segmenter(x), x, "the segmenter's output")
-            segments, n_segments = relabel(segments)
+            # segmentation is not part of the model: full precision, whatever autocast says
+            with torch.autocast(x.device.type, enabled=False):
+                found = self.segmenter(x if x.dtype != torch.bfloat16 else x.float())
+            segments, n_segments = relabel(_checks.segments(found, x, "the segmenter's output"))
         else:
             raw = _checks.segments(segments, x).to(x.device)
             segments, n_segments = relabel(raw)

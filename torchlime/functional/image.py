@@ -44,9 +44,11 @@ def compose(
     # lerp with a 0/1 weight is exact (it returns ``end`` at 1 and ``start`` at 0) and runs
     # two to three times faster than ``where`` with a broadcast bool condition on CPU.
     keep = masks.to(x.dtype).gather(2, index).view(b, n, 1, h, w)
-    if out is None:
-        out = x.new_empty(b, n, *x.shape[1:])
-    return torch.lerp(fill[:, None].expand_as(out), x[:, None].expand_as(out), keep, out=out)
+    shape = (b, n, *x.shape[1:])
+    start, end = fill[:, None].expand(shape), x[:, None].expand(shape)
+    if out is None:  # no out=: autograd may track x
+        return torch.lerp(start, end, keep)
+    return torch.lerp(start, end, keep, out=out)
 
 
 def segment_mean(x: Tensor, segments: Tensor, n_segments: int | None = None) -> Tensor:

@@ -103,7 +103,7 @@ def weighted_ridge(
         (tensor([[2.]]), tensor([1.]))
     """
     _checks.design(X, y, weight, "weighted_ridge")
-    if alpha < 0:
+    if not alpha >= 0:
         raise ValueError(f"alpha must be >= 0; got {alpha}")
     if solve_dtype not in (torch.float32, torch.float64):
         raise ValueError(f"solve_dtype must be torch.float32 or torch.float64; got {solve_dtype}")

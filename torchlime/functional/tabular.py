@@ -342,7 +342,13 @@ def _cast(stats: TabularStats, dtype: torch.dtype) -> TabularStats:
 
 
 def _check_training_data(data: Any) -> Tensor:
-    t = torch.as_tensor(data)
+    try:
+        t = torch.as_tensor(data)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(
+            f"training_data must be a (M, D) tensor or array of numbers; got "
+            f"{type(data).__name__} (a DataFrame: pass df.to_numpy())"
+        ) from None
     if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
         raise ValueError(
             f"training_data must be a non-empty (M, D) table; got shape {tuple(t.shape)}"
