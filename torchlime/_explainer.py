@@ -17,8 +17,8 @@ the template calls them, never the other way round:
   ``_given`` (samples a caller passes), ``_call_model``, ``_settings`` (recipe and
   ``repr``), ``_replay_kwargs``, ``_design`` and ``_target``.
 
-Class attributes set the modality's kernel (``distance``, ``distance_scale``), the law of
-its lime sampler (``law``) and its result type (``explanation``).
+Class attributes set the modality's kernel (``distance``, ``distance_scale``), its lime
+sampler's law (``law``), its largest chunk (``max_batch``) and its result (``explanation``).
 """
 
 from __future__ import annotations
@@ -34,10 +34,14 @@ from torchlime import _checks
 from torchlime._adaptive import adaptive_sampling, first_round
 from torchlime._engine import (
     Compose,
+    Progress,
     Scores,
     borrowed_eval,
+    check_memory,
+    chunk_rows,
     normalise_target,
     output_fn,
+    row_bytes,
     score_samples,
 )
 from torchlime._random import new_generator
@@ -45,14 +49,7 @@ from torchlime._version import __version__
 from torchlime.explanation import Explanation
 from torchlime.functional.fit import fit_chunk, fit_surrogate
 from torchlime.functional.kernels import kernel_weights
-from torchlime.functional.sampling import (
-    SAMPLERS,
-    binomial_masks,
-    paired_masks,
-    sample_masks,
-    sample_removals,
-    stratified_masks,
-)
+from torchlime.functional.sampling import SAMPLERS, draw_masks
 from torchlime.functional.selection import FEATURE_SELECTION
 from torchlime.types import Output, Sampler
 
@@ -151,7 +148,11 @@ class Explainer(nn.Module):
             resolved or ``max_samples`` is spent (S-LIME-style); the explanation's
             ``resolved`` then says, per example and target, which happened, and
             ``n_samples`` how many samples each example used.
-        batch_size: perturbed inputs per model call.
+        batch_size: perturbed inputs per model call, or ``"auto"`` (the default): chunks
+            sized from one input's size and the device (:func:`~torchlime._engine.chunk_rows`:
+            32 MB of inputs on a CPU, a sixteenth of the free memory on CUDA), at most the
+            explainer's ``max_batch``. Either way the call's memory is bounded by the chunk,
+            not by examples x samples; a call whose samples cannot fit is refused up front.
         kernel_width: width of lime's exponential kernel on the modality's distance.
         alpha: ridge penalty of the surrogate (lime: 1).
         feature_selection: ``"auto"``, ``"none"``, ``"highest_weights"``,
@@ -178,6 +179,7 @@ class Explainer(nn.Module):
     """
 
     law: ClassVar[str] = "bernoulli"
+    max_batch: ClassVar[int] = 256
     distance: ClassVar[str] = "cosine"
     distance_scale: ClassVar[float] = 1.0
     explanation: ClassVar[type[Explanation]] = Explanation
@@ -187,7 +189,7 @@ class Explainer(nn.Module):
         model: Callable[..., Any],
         *,
         n_samples: int | str,
-        batch_size: int,
+        batch_size: int | str,
         kernel_width: float,
         alpha: float = 1.0,
         feature_selection: str = "auto",
@@ -210,7 +212,8 @@ class Explainer(nn.Module):
             _check_int("top_k", top_k, 1, ">= 1")
             if not 0 < confidence < 1:
                 raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
-        _check_int("batch_size", batch_size, 1, ">= 1")
+        if batch_size != "auto":
+            _check_int("batch_size", batch_size, 1, '>= 1 or "auto"')
         output_fn(output)
         if feature_selection not in FEATURE_SELECTION:
             raise ValueError(
@@ -330,24 +333,30 @@ class Explainer(nn.Module):
         """
         self._check_call(given, repeats, differentiable)
         k = given.shape[-1] if isinstance(given, Tensor) and given.ndim == 3 else None
+        bar = Progress(0, self.progress, desc=type(self).__name__)
+        bar.stage("features", 1)
         features = self._features(inputs, k=k, **feature_kwargs)
+        bar.update(1)
         target_bt = self._target(target, top_labels, len(features))
         if repeats > 1:
             features = features.repeat(repeats)
             target_bt = None if target_bt is None else target_bt.repeat(repeats, 1)
         generator, seed = new_generator(generator, features.device)
+        t = target_bt.shape[1] if target_bt is not None else (top_labels or 1)
+        auto = self.n_samples == "auto"
+        n = self.max_samples if auto else int(self.n_samples)
+        self._check_memory(features, given.shape[1] if isinstance(given, Tensor) else n, t)
         with torch.no_grad():  # samples are drawn, not differentiated through
             if given is not None:
                 samples = self._given(features, given)
             else:
-                auto = self.n_samples == "auto"
-                n = first_round(self.max_samples) if auto else int(self.n_samples)
-                samples = self._draw(features, n, generator)
+                samples = self._draw(features, first_round(n) if auto else n, generator)
         with borrowed_eval(self.model, self.eval_mode):
-            scored = self._score(features, samples, target_bt, top_labels, differentiable)
+            scored = self._score(features, samples, target_bt, top_labels, differentiable, bar)
             run = _Run(samples, scored.scores, self._weigh(features, samples.X))
-            if self.n_samples == "auto":
-                run = self._adapt(features, run, scored.target, generator, differentiable)
+            if auto:
+                run = self._adapt(features, run, scored.target, generator, differentiable, bar)
+        bar.close()
         fit = fit_surrogate(
             run.samples.X,
             run.scores,
@@ -433,32 +442,11 @@ class Explainer(nn.Module):
 
     def _masks(self, b: int, n: int, k: int, n_valid: Tensor, generator: torch.Generator) -> Tensor:
         """(b, n, k) bool masks from ``sampler`` under the modality's ``law``, row 0 all True."""
-        device, shared, law = n_valid.device, self.share_samples, self.law
-        name = self.sampler
-        if name == "lime":
-            name = "bernoulli" if law == "bernoulli" else "removal"
-        common: dict[str, Any] = {"generator": generator, "device": device, "shared": shared}
-        if name == "bernoulli":
-            return sample_masks(b, n, k, **common)
-        if name == "removal":
-            return sample_removals(n_valid, n, k, generator=generator, shared=shared)
-        if name == "paired":
-            return paired_masks(b, n, k, n_valid=n_valid, law=law, **common)
-        if name == "stratified":
-            return stratified_masks(b, n, k, n_valid=n_valid, law=law, **common)
-        if name == "binomial":
-            return binomial_masks(
-                b, n, k, kernel_width=self.kernel_width, distance=self.distance,
-                distance_scale=self.distance_scale, n_valid=n_valid, law=law, **common,
-            )  # fmt: skip
-        custom: Callable[..., Tensor] = name  # type: ignore[assignment]
-        masks = custom(b, n, k, generator=generator, device=device)
-        if not isinstance(masks, Tensor) or tuple(masks.shape) != (b, n, k):
-            got = tuple(masks.shape) if isinstance(masks, Tensor) else type(masks).__name__
-            raise ValueError(f"the sampler must return (B, N, K) = {(b, n, k)} masks; got {got}")
-        masks = masks.to(device=device, dtype=torch.bool)
-        masks[:, 0] = True
-        return masks
+        return draw_masks(
+            self.sampler, b, n, k, n_valid=n_valid, law=self.law, kernel_width=self.kernel_width,
+            distance=self.distance, distance_scale=self.distance_scale, shared=self.share_samples,
+            generator=generator,
+        )  # fmt: skip
 
     def _given(self, features: Features, given: Any) -> Samples:
         """Samples the caller passed: (B, N, K) masks, row 0 forced to all True."""
@@ -484,6 +472,7 @@ class Explainer(nn.Module):
         target: Tensor | None,
         top_labels: int | None,
         differentiable: bool,
+        bar: Progress | None = None,
         *,
         originals: bool = True,
     ) -> Scores:
@@ -497,9 +486,9 @@ class Explainer(nn.Module):
             target=target,
             top_labels=top_labels,
             output=self.output,
-            batch_size=self.batch_size,
+            batch_size=self._rows_per_call(features),
             device=features.device,
-            progress=self.progress,
+            progress=self.progress if bar is None else bar,
             differentiable=differentiable,
             validate=self.validate,
             take=_take,
@@ -513,6 +502,7 @@ class Explainer(nn.Module):
         target: Tensor,
         generator: torch.Generator,
         differentiable: bool,
+        bar: Progress,
     ) -> _Run:
         """``n_samples="auto"``: more samples for the examples whose top k is not resolved."""
 
@@ -520,7 +510,7 @@ class Explainer(nn.Module):
             sub = features.take(index)
             with torch.no_grad():  # row 0, the original, is not scored
                 new = self._draw(sub, n_extra + 1, generator)
-            more = self._score(sub, new, target[index], None, differentiable, originals=False)
+            more = self._score(sub, new, target[index], None, differentiable, bar, originals=False)
             return new.X[:, 1:], more.scores, new.data[:, 1:]
 
         separate = run.samples.data is not run.samples.X  # tables: rows beside X
@@ -541,6 +531,18 @@ class Explainer(nn.Module):
         data = grown.data if grown.data is not None else grown.masks
         samples = Samples(grown.masks, data)
         return _Run(samples, grown.scores, grown.weights, grown.resolved, grown.n_samples)
+
+    def _rows_per_call(self, features: Features) -> int:
+        """``batch_size``, or the ``"auto"`` chunk for this call's inputs."""
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        return chunk_rows(row_bytes(features.inputs), features.device, self.max_batch)
+
+    def _check_memory(self, features: Features, n: int, t: int) -> None:
+        """Refuse, before any work, a call whose samples or chunks cannot fit in memory."""
+        rows = self._rows_per_call(features)
+        check_memory(len(features), n, features.k, t, rows, row_bytes(features.inputs),
+                     features.device)  # fmt: skip
 
     # ------------------------------------------------------------------ hooks
 

@@ -60,7 +60,8 @@ class LimeImage(Explainer):
             logits), ``"sigmoid"``, ``"log_softmax"``, or a callable ``(n, O) -> (n, O)``.
         n_samples: N >= 2 samples per image, the original included (lime: 1000), or
             ``"auto"``.
-        batch_size: perturbed images per model call.
+        batch_size: perturbed images per model call, or ``"auto"`` (32 MB of images per call on
+            a CPU, at most 256; see :class:`~torchlime._explainer.Explainer`).
         kernel_width: width of lime's cosine kernel (0.25).
         alpha: ridge penalty of the surrogate (lime: 1).
         feature_selection: ``"auto"``, ``"none"``, ``"highest_weights"``,
@@ -92,7 +93,7 @@ class LimeImage(Explainer):
         output: Output = "softmax",
         n_samples: int | str = 1000,
         sampler: Sampler = "lime",
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         kernel_width: float = 0.25,
         alpha: float = 1.0,
         feature_selection: str = "auto",
@@ -224,7 +225,7 @@ class LimeImage(Explainer):
             if not memory:  # sized for the largest chunk (the first one is smaller)
                 # in x's memory format: a channels-last x gives the model channels-last chunks
                 layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
-                shape = (min(self.batch_size, x.shape[0] * per), *x.shape[1:])
+                shape = (min(self._rows_per_call(features), x.shape[0] * per), *x.shape[1:])
                 memory[:] = [
                     torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=layout)
                 ]

@@ -96,7 +96,7 @@ class LimeTabular(Explainer):
         output: ``"softmax"``, ``"identity"``, ``"sigmoid"``, ``"log_softmax"`` or a
             callable ``(n, O) -> (n, O)``; None follows ``mode``.
         n_samples: N >= 2 samples per row, the row included (lime: 5000), or ``"auto"``.
-        batch_size: perturbed rows per model call.
+        batch_size: perturbed rows per model call, or ``"auto"`` (at most 8192).
         alpha: ridge penalty of the surrogate (lime: 1).
         feature_selection: ``"auto"``, ``"none"``, ``"highest_weights"``,
             ``"forward_selection"`` or ``"lasso_path"``, as lime.
@@ -115,6 +115,7 @@ class LimeTabular(Explainer):
 
     explanation = TabularExplanation
     distance = "euclidean"
+    max_batch = 8192
 
     mean: Tensor
     scale: Tensor
@@ -143,7 +144,7 @@ class LimeTabular(Explainer):
         mode: str = "classification",
         output: Output | None = None,
         n_samples: int | str = 5000,
-        batch_size: int = 8192,
+        batch_size: int | str = "auto",
         alpha: float = 1.0,
         feature_selection: str = "auto",
         max_features: int | None = 10,
@@ -316,7 +317,7 @@ class LimeTabular(Explainer):
                 i, s0, s1, _, _ = pieces[0]
                 return values[i, 1 + s0 : 1 + s1]
             if not scratch or differentiable:  # reused chunk after chunk, unless graphs are kept
-                scratch[:] = [values.new_empty(self.batch_size, d)]
+                scratch[:] = [values.new_empty(self._rows_per_call(features), d)]
             buf = scratch[0][: stop - start]
             for i, s0, s1, o0, o1 in pieces:  # the rows of this chunk, not its samples
                 buf[o0:o1] = values[i, 1 + s0 : 1 + s1]

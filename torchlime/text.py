@@ -72,7 +72,8 @@ class LimeText(Explainer):
             or a callable ``(n, O) -> (n, O)``.
         n_samples: N >= 2 samples per sequence, the sequence included (lime: 5000), or
             ``"auto"``.
-        batch_size: perturbed sequences per model call (bounds memory).
+        batch_size: perturbed sequences per model call (bounds memory), or ``"auto"`` (at
+            most 256).
         kernel_width: lime's text kernel width, on 100 x cosine distance (25).
         alpha: ridge penalty of the surrogate (lime: 1).
         feature_selection: ``"auto"``, ``"none"``, ``"highest_weights"``,
@@ -108,7 +109,7 @@ class LimeText(Explainer):
         special_ids: Sequence[int] = (),
         output: Output = "softmax",
         n_samples: int | str = 5000,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         kernel_width: float = 25.0,
         alpha: float = 1.0,
         feature_selection: str = "auto",

@@ -6,6 +6,8 @@ silent wrong answers or unhelpful crashes, each with the behaviour that is right
 """
 
 import io
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -168,3 +170,59 @@ def test_an_output_transform_may_reduce_a_segmentation_model():
     )
     exp = explainer(X, target=1)
     assert exp.coef.shape == (2, 1, 9) and torch.isfinite(exp.coef).all()
+
+
+# --------------------------------------------------------------------------- memory and time
+
+
+def test_auto_batches_follow_the_input_size_and_give_the_same_explanation():
+    from torchlime._engine import CPU_CHUNK_BYTES
+
+    explainer = LimeImage(PatchMLP(n_classes=4), segmenter=Grid(3, 3), n_samples=300)
+    assert explainer.batch_size == "auto"
+    calls = []
+    explainer.model.register_forward_hook(lambda m, args, out: calls.append(len(args[0])))
+    for size, rows in [(64, 256), (256, CPU_CHUNK_BYTES // (3 * 256 * 256 * 4))]:
+        calls.clear()  # 32 MB of 64 x 64 images is 682, capped at 256; of 256 x 256 ones, 42
+        explainer(torch.rand(2, 3, size, size), generator=0)
+        assert max(calls) == rows
+    x = torch.rand(2, 3, 64, 64)
+    explicit = LimeImage(explainer.model, segmenter=Grid(3, 3), n_samples=300, batch_size=7)
+    assert torch.allclose(explicit(x, generator=0).coef, explainer(x, generator=0).coef,
+                          rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+def test_a_large_image_with_default_settings_stays_within_4_gb(tmp_path):
+    script = tmp_path / "big.py"
+    script.write_text(
+        "import resource, torch\n"
+        "from torch import nn\n"
+        "import torchlime\n"
+        "model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 10))\n"
+        "small = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))\n"
+        "x = nn.functional.interpolate(small, size=(2048, 2048), mode='bilinear')\n"
+        "exp = torchlime.LimeImage(model, n_samples=100, progress=False)(x, generator=0)\n"
+        "assert exp.n_features.item() > 10\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.split()[-1]) * 1024 < 4 * 2**30  # ru_maxrss is in KiB on Linux
+
+
+def test_calls_that_cannot_fit_are_refused_up_front():
+    explainer = LimeImage(PatchMLP(n_classes=4), segmenter=Grid(3, 3), batch_size=10**7)
+    with pytest.raises(ValueError, match="GiB"):  # 10**7 images of 12x12 per chunk: ~17 GiB
+        explainer(torch.rand(1, 3, 1200, 1200))
+    rows = LimeTabular(nn.Linear(4, 2), torch.rand(50, 4), n_samples=10**6)
+    with pytest.raises(ValueError, match="fewer examples per call"):
+        rows(torch.rand(10**5, 4))  # 10**11 samples
+
+
+def test_progress_in_a_log_writes_lines_per_stage(capsys):
+    explainer = LimeImage(PatchMLP(n_classes=4), segmenter=Grid(3, 3), n_samples=50, progress=True)
+    explainer(X)
+    lines = capsys.readouterr().err.strip().splitlines()  # stderr is not a terminal here
+    assert lines[0].startswith("LimeImage features: 1/1")
+    assert any(line.startswith("LimeImage model calls:") for line in lines)
+    assert lines[-1].endswith("(100%)") and "\r" not in "".join(lines)

@@ -21,6 +21,8 @@ None of them loops over samples or features.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -32,6 +34,7 @@ __all__ = [
     "SAMPLERS",
     "binomial_masks",
     "count_log_prob",
+    "draw_masks",
     "paired_masks",
     "sample_masks",
     "sample_removals",
@@ -349,6 +352,81 @@ def sample_removals(
     size = _removed(_expand(u, b, shared), n_features)
     rank = random_ranks(b, n_samples, k, n_features, generator, shared=shared)
     masks = rank >= size[..., None]  # padding ranks last: never removed
+    masks[:, 0] = True
+    return masks
+
+
+def draw_masks(
+    sampler: str | Callable[..., Tensor],
+    batch: int,
+    n_samples: int,
+    n_features: int,
+    *,
+    n_valid: Tensor,
+    law: str = "bernoulli",
+    kernel_width: float = 0.25,
+    distance: str = "cosine",
+    distance_scale: float = 1.0,
+    shared: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Masks from a sampler named as the explainers name them, under a law.
+
+    ``"lime"`` is the law's own sampler (:func:`sample_masks` for ``"bernoulli"``,
+    :func:`sample_removals` for ``"removal"``); ``"bernoulli"``, ``"paired"``,
+    ``"stratified"`` and ``"binomial"`` the functions of those names; a callable is called
+    as :func:`sample_masks` (without ``shared``) and its result checked.
+
+    Args:
+        sampler: a name in ``SAMPLERS`` or a callable.
+        batch: B.
+        n_samples: N >= 1, row 0 included.
+        n_features: K, the padded width.
+        n_valid: (B,) int64 real features per example (its device is the masks').
+        law: ``"bernoulli"`` or ``"removal"``.
+        kernel_width: the kernel folded into ``"binomial"``.
+        distance: that kernel's distance.
+        distance_scale: a factor on it (lime's text: 100).
+        shared: every example reads the same uniforms (common random numbers).
+        generator: the source of randomness, on ``n_valid``'s device.
+
+    Returns:
+        (B, N, K) bool, row 0 all True.
+
+    Raises:
+        ValueError: for an unknown name or a callable's result of another shape.
+
+    Example:
+        >>> m = draw_masks("paired", 1, 5, 4, n_valid=torch.tensor([4]),
+        ...                generator=torch.Generator().manual_seed(0))
+        >>> bool((m[0, 1] == ~m[0, 2]).all())
+        True
+    """
+    b, n, k, device = batch, n_samples, n_features, n_valid.device
+    name = sampler
+    if name == "lime":
+        name = "bernoulli" if law == "bernoulli" else "removal"
+    common: dict[str, Any] = {"generator": generator, "device": device, "shared": shared}
+    if name == "bernoulli":
+        return sample_masks(b, n, k, **common)
+    if name == "removal":
+        return sample_removals(n_valid, n, k, generator=generator, shared=shared)
+    if name == "paired":
+        return paired_masks(b, n, k, n_valid=n_valid, law=law, **common)
+    if name == "stratified":
+        return stratified_masks(b, n, k, n_valid=n_valid, law=law, **common)
+    if name == "binomial":
+        return binomial_masks(
+            b, n, k, kernel_width=kernel_width, distance=distance,
+            distance_scale=distance_scale, n_valid=n_valid, law=law, **common,
+        )  # fmt: skip
+    if not callable(name):
+        raise ValueError(f"sampler must be one of {SAMPLERS} or a callable; got {sampler!r}")
+    masks = name(b, n, k, generator=generator, device=device)
+    if not isinstance(masks, Tensor) or tuple(masks.shape) != (b, n, k):
+        got = tuple(masks.shape) if isinstance(masks, Tensor) else type(masks).__name__
+        raise ValueError(f"the sampler must return (B, N, K) = {(b, n, k)} masks; got {got}")
+    masks = masks.to(device=device, dtype=torch.bool)
     masks[:, 0] = True
     return masks
 
