@@ -24,7 +24,6 @@ import re
 import secrets
 import socket
 import stat
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -44,7 +43,6 @@ LOCK = ".lock"
 _PER_CALL = ("seed", "torch", "torchlime")  # per call or per install: not the run's recipe
 _DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 _STALE_S = 3600.0  # an unreadable lock older than this is taken over
-_TEMPS = (".shard-*.tmp", ".index-*.tmp")
 _ABSENT = object()
 
 
@@ -67,16 +65,14 @@ def explain_dataset(
 
     Args:
         explainer: a torchlime explainer (``LimeImage``, ...), called as
-            ``explainer(x, generator=g, **explain_kwargs)`` on a stacked shard; or any
-            callable returning an :class:`~torchlime.Explanation` (the recipe is then the
-            one its explanations carry).
+            ``explainer(x, generator=g, **explain_kwargs)`` on a stacked shard (any callable
+            returning an :class:`~torchlime.Explanation`: its explanations tell the recipe).
         dataset: a map-style dataset (``len`` and integer indexing); an item is the input
             tensor (one shape within a shard), a tuple whose first element is
             (``transform`` picks otherwise), or a mapping of the explainer's inputs by
             name (``{"input_ids": ..., "attention_mask": ...}`` for
             :class:`~torchlime.LimeText`: sequences of different lengths are right-padded
-            with the explainer's ``pad_id``, ``attention_mask`` 0 and ``word_ids`` -1, and
-            need an ``attention_mask``; an item without one has no padding).
+            (``pad_id``, mask 0, ``word_ids`` -1) and need an ``attention_mask``).
         out_dir: folder for ``shard-00000.pt``, ..., ``index.json`` and the run's ``.lock``.
         shard_size: items per shard (and per explainer call).
         seed: the run's seed; shard ``i`` uses ``seed * 1_000_003 + i``.
@@ -90,12 +86,11 @@ def explain_dataset(
         The path of ``index.json`` (complete once every rank is done).
 
     Raises:
-        ValueError: for a folder of a run with other settings (naming each differing key,
-            with its old and new value), items that cannot be batched, or an explainer whose
-            explanations carry another recipe than the folder's.
+        ValueError: for a folder of a run with other settings (naming each key that
+            differs, with its old and new value), or items that cannot be batched.
         RuntimeError: when another run holds the folder's lock, or under ``torchrun``
             without ``torch.distributed.init_process_group``.
-        OSError: when the disk is full (the message says so and names the file).
+        OSError: when the disk is full (saying so, and naming the file).
 
     Example:
         >>> import tempfile
@@ -115,15 +110,9 @@ def explain_dataset(
     out = Path(out_dir)
     device = torch.device(device) if device is not None else _default_device(explainer, rank)
     learn = not callable(getattr(explainer, "recipe", None))  # from its explanations
-    recipe = _plain(
-        {
-            "explainer": None if learn else _strip(cast(Any, explainer).recipe()),
-            "seed": seed,
-            "shard_size": shard_size,
-            "n_items": len(dataset),
-            "explain_kwargs": {k: _describe(v) for k, v in sorted(explain_kwargs.items())},
-        }
-    )
+    recipe = {"explainer": None if learn else _strip(cast(Any, explainer).recipe()), "seed": seed}
+    recipe |= {"shard_size": shard_size, "n_items": len(dataset), "explain_kwargs": explain_kwargs}
+    recipe = _plain(recipe)
     lock: tuple[Path, str] | None = None
     try:
         state: list[Any] = [None, recipe, _layout(len(dataset), shard_size)]
@@ -132,16 +121,14 @@ def explain_dataset(
             try:
                 out.mkdir(parents=True, exist_ok=True)
                 lock = _acquire_lock(out)
-                state[1], state[2] = _start_index(out, recipe, state[2])
+                state[1:] = _start_index(out, recipe, state[2])
             except Exception as error:  # every rank hears of it, none waits forever
                 failure, state[0] = error, f"{type(error).__name__}: {error}"
         if world > 1:
             torch.distributed.broadcast_object_list(state, src=0)
-        if failure is not None:
-            raise failure
-        if state[0] is not None:
-            raise RuntimeError(f"rank 0 could not start the run in {out}: {state[0]}")
-        recipe, entries = state[1], state[2]
+        if failure is not None or state[0] is not None:
+            raise failure or RuntimeError(f"rank 0 could not start the run in {out}: {state[0]}")
+        recipe, entries = state[1:]
         mine = range(rank, len(entries), world)
         bar = Progress(len(mine), progress if rank == 0 else False, desc=f"shards (rank {rank})")
         pick = transform or (lambda item: item[0] if isinstance(item, (tuple, list)) else item)
@@ -151,7 +138,7 @@ def explain_dataset(
             path, start, stop = out / entry["file"], entry["start"], entry["stop"]
             try:
                 _, sums[shard], found = _verify(path, entry, recipe, shard)
-                _adopt(recipe, found)
+                recipe["explainer"] = recipe["explainer"] or found.get("explainer")
                 bar.update(1)
                 continue
             except _Missing:
@@ -161,25 +148,18 @@ def explain_dataset(
             items = [pick(dataset[i]) for i in range(start, stop)]
             inputs = _stack(items, device, start, getattr(explainer, "pad_id", 0))
             generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + shard)
-            if isinstance(inputs, dict):
-                exp = explainer(**inputs, generator=generator, **explain_kwargs)
-            else:
-                exp = explainer(inputs, generator=generator, **explain_kwargs)
+            args, kw = ((), inputs) if isinstance(inputs, dict) else ((inputs,), {})
+            exp = explainer(*args, **kw, generator=generator, **explain_kwargs)
             if not isinstance(exp, Explanation) or len(exp) != stop - start:
-                got = f"{len(exp)} explanations" if isinstance(exp, Explanation) else type(exp)
+                got = len(exp) if isinstance(exp, Explanation) else type(exp).__name__
                 raise ValueError(f"the explainer returned {got} for items {start}..{stop - 1}")
-            if learn:
+            if learn:  # its explanations tell its recipe
                 made = _plain(_strip(exp.config))
-                differ = _differences({"explainer": recipe["explainer"]}, {"explainer": made})
-                if differ:
-                    raise ValueError(
-                        f"the explainer's explanations have another recipe than those in "
-                        f"{out}: {'; '.join(differ)}. Explain into a new folder, or delete "
-                        f"{out} to start over"
-                    )
+                _refuse(out, {"explainer": recipe["explainer"]}, {"explainer": made})
                 recipe["explainer"] = made
-            meta = {"recipe": recipe, "shard": shard, "start": start, "stop": stop}
-            sums[shard] = _write_atomic(path, lambda f, e=exp, m=meta: e.save(f, metadata=m))
+            buffer, meta = io.BytesIO(), {"recipe": recipe, "shard": shard, "start": start}
+            exp.save(buffer, metadata={**meta, "stop": stop})
+            sums[shard] = _write_atomic(path, buffer.getvalue())
             bar.update(1)
         if world > 1:
             torch.distributed.barrier()
@@ -187,12 +167,13 @@ def explain_dataset(
             for shard, entry in enumerate(entries):  # other ranks' shards, checked here
                 if shard not in sums:
                     _, sums[shard], found = _verify(out / entry["file"], entry, recipe, shard)
-                    _adopt(recipe, found)
+                    recipe["explainer"] = recipe["explainer"] or found.get("explainer")
             done = [{**entry, **sums[i]} for i, entry in enumerate(entries)]
-            _write_index(out, {"status": "complete", "recipe": recipe, "shards": done})
+            _write_index(out, "complete", recipe, done)
     finally:
-        if lock is not None:
-            _release_lock(*lock)
+        with contextlib.suppress(ValueError, OSError):  # ours only (a token in it)
+            if lock and json.loads(_read_regular(lock[0])).get("token") == lock[1]:
+                lock[0].unlink()
     if world > 1:
         torch.distributed.barrier()
     return out / INDEX
@@ -205,9 +186,8 @@ def load_shards(
 
     Every shard is checked against the index: a regular file of the listed size and
     sha256, holding the explanations of the listed items, made with the run's recipe.
-    Examples with different feature counts, sequence lengths or image sizes are padded as
-    each field declares (coefficient 0, never selected; see
-    :meth:`~torchlime.Explanation.concat`), as within one call.
+    Different feature counts, sequence lengths or image sizes are padded as each field
+    declares (:meth:`~torchlime.Explanation.concat`), as within one call.
 
     Args:
         index: the path :func:`explain_dataset` returned.
@@ -219,39 +199,29 @@ def load_shards(
         one :class:`~torchlime.Explanation` of every item, in dataset order.
 
     Raises:
-        ValueError: for an incomplete run, an index that is not one, or a shard that is
-            missing, not a regular file, truncated, changed, or of another run (the message
-            names the file and what is wrong).
+        ValueError: for an incomplete run, or a shard that is missing, not a regular file,
+            truncated, changed or of another run (naming the file and what is wrong).
     """
     index = Path(index)
     meta = _read_index(index)
     if meta is None:
         raise FileNotFoundError(errno.ENOENT, "no index of explain_dataset", str(index))
-    recipe = meta.get("recipe")
-    if not isinstance(recipe, dict):
-        raise ValueError(
-            f"{index} was written by an older torchlime, without its run's recipe nor "
-            "checksums: load its shards with Explanation.load and Explanation.concat"
-        )
+    recipe = meta["recipe"]
     if meta.get("status") != "complete" and not allow_incomplete:
         raise ValueError(
-            f"{index} is of a run that is incomplete (status {meta.get('status')!r}): resume "
-            "it (explain_dataset with the same settings), or pass allow_incomplete=True to "
-            "load the shards that are done"
+            f"{index} is of an incomplete run (status {meta.get('status')!r}): resume it, or "
+            "pass allow_incomplete=True to load the shards that are done"
         )
-    entries = meta.get("shards")
+    entries: Any = meta.get("shards")
     try:
-        expected = _layout(int(recipe["n_items"]), int(recipe["shard_size"]))
-        listed = [(s["file"], s["start"], s["stop"]) for s in cast(list, entries)]
+        layout = [(*s.values(),) for s in _layout(recipe["n_items"], recipe["shard_size"])]
+        ok = [(s["file"], s["start"], s["stop"]) for s in entries] == layout
     except (TypeError, ValueError, KeyError):
-        expected, listed = [], None
-    if listed != [(s["file"], s["start"], s["stop"]) for s in expected]:
-        raise ValueError(
-            f"{index} does not list the shards of {recipe.get('n_items')} items by "
-            f"{recipe.get('shard_size')}: it was edited or is corrupt"
-        )
+        ok = False
+    if not ok:
+        raise ValueError(f"{index} does not list the shards of its run: edited or corrupt")
     parts, left_out = [], []
-    for shard, entry in enumerate(cast(list, entries)):
+    for shard, entry in enumerate(entries):
         try:
             exp, _, _ = _verify(index.parent / entry["file"], entry, recipe, shard, map_location)
         except ValueError as error:
@@ -261,10 +231,7 @@ def load_shards(
             continue
         parts.append(exp)
     if left_out:
-        warnings.warn(
-            f"loaded {len(parts)} of {len(entries)} shards; left out: {'; '.join(left_out)}",
-            stacklevel=2,
-        )
+        warnings.warn(f"shards left out: {'; '.join(left_out)}", stacklevel=2)
     if not parts:
         raise ValueError(f"{index} lists no shard that could be loaded")
     return Explanation.concat(parts)
@@ -311,9 +278,6 @@ def submodular_pick(importance: Tensor, budget: int) -> Tensor:
     return torch.stack(picks)
 
 
-# ---------------------------------------------------------------------- the recipe
-
-
 def _layout(n_items: int, shard_size: int) -> list[dict[str, Any]]:
     """The shards of a run: file, first item, one past the last."""
     return [
@@ -327,20 +291,18 @@ def _strip(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in _PER_CALL}
 
 
-def _adopt(recipe: dict[str, Any], found: Mapping[str, Any]) -> None:
-    """Learn the explainer's recipe from a shard of this run, when it was unknown."""
-    if recipe["explainer"] is None:
-        recipe["explainer"] = found.get("explainer")
+def _refuse(out: Path, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """ValueError naming every setting of ``new`` that differs from the folder's ``old``."""
+    differ = _differences(old, new)
+    if differ:
+        raise ValueError(
+            f"{out} holds a run with other settings: {'; '.join(differ)}. Explain into a new "
+            f"folder, or delete {out} to start over"
+        )
 
 
-def _describe(value: Any) -> Any:
-    """An explain keyword as the recipe records it: plain values, others described."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_describe(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _describe(v) for k, v in value.items()}
+def _describe(value: Any) -> str:
+    """A value that is not JSON, as the recipe records it (a tensor by its bytes' hash)."""
     if isinstance(value, Tensor):
         data = value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
         digest = hashlib.sha256(data.tobytes()).hexdigest()[:16]
@@ -351,7 +313,7 @@ def _describe(value: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """``value`` as JSON reads it back (lists for tuples, descriptions for objects)."""
+    """``value`` as JSON reads it back (lists for tuples, other objects described)."""
     return json.loads(json.dumps(value, default=_describe))
 
 
@@ -370,50 +332,26 @@ def _differences(old: Any, new: Any, name: str = "") -> list[str]:
     return [] if same else [f"{name}: {show[0]} -> {show[1]}"]
 
 
-# ---------------------------------------------------------------------- the index
-
-
-def _start_index(
-    out: Path, recipe: dict[str, Any], entries: list[dict[str, Any]]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Check the folder's index against this run, then mark it running (rank 0, locked).
-
-    Returns:
-        the recipe (with the index's explainer when this one's is unknown) and the shard
-        entries, with the checksums a complete index listed.
-    """
+def _start_index(out: Path, recipe: dict[str, Any], entries: list[dict[str, Any]]) -> Any:
+    """Check the index against this run; mark it running; the recipe and shard entries."""
     old = _read_index(out / INDEX)
     if old is not None:
-        if not isinstance(old.get("recipe"), dict):
-            raise ValueError(
-                f"{out / INDEX} was written by an older torchlime, without its run's recipe: "
-                f"explain into a new folder, or delete {out} to start over"
-            )
-        differ = _differences(old["recipe"], recipe)
-        if differ:
-            raise ValueError(
-                f"{out} holds a run with other settings: {'; '.join(differ)}. Explain into "
-                f"a new folder, or delete {out} to start over"
-            )
+        _refuse(out, old["recipe"], recipe)
         recipe = {**recipe, "explainer": recipe["explainer"] or old["recipe"].get("explainer")}
         complete = old.get("status") == "complete"  # a running index's may be outdated
-        sums = {
-            s.get("file"): {k: s[k] for k in ("sha256", "bytes") if k in s}
-            for s in (old.get("shards") or [] if complete else [])
-            if isinstance(s, dict)
-        }
-        entries = [{**e, **sums.get(e["file"], {})} for e in entries]
-    for pattern in _TEMPS:  # left by a run killed while writing
-        for leftover in out.glob(pattern):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-    _write_index(out, {"status": "running", "recipe": recipe, "shards": entries})
+        sums = {s.get("file"): s for s in (old.get("shards") or [] if complete else [])}
+        keep = ("sha256", "bytes")
+        entries = [{**e, **{k: sums.get(e["file"], {}).get(k) for k in keep}} for e in entries]
+    for leftover in [*out.glob(".shard-*.tmp"), *out.glob(".index-*.tmp")]:  # a killed run's
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+    _write_index(out, "running", recipe, entries)
     return recipe, entries
 
 
-def _write_index(out: Path, meta: dict[str, Any]) -> None:
-    text = json.dumps(meta, indent=1).encode()
-    _write_atomic(out / INDEX, lambda f: f.write(text))
+def _write_index(out: Path, status: str, recipe: Any, shards: list[dict[str, Any]]) -> None:
+    text = json.dumps({"status": status, "recipe": recipe, "shards": shards}, indent=1)
+    _write_atomic(out / INDEX, text.encode())
 
 
 def _read_index(path: Path) -> dict[str, Any] | None:
@@ -423,28 +361,14 @@ def _read_index(path: Path) -> dict[str, Any] | None:
     except _Missing:
         return None
     except ValueError as error:
-        raise ValueError(f"{path} is not a readable index ({error}): delete it") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path} is not an index of explain_dataset: delete it")
+        raise ValueError(f"{path} is not an index of explain_dataset ({error})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("recipe"), dict):
+        raise ValueError(f"{path} has no run recipe (an older torchlime?): use a new folder")
     return meta
-
-
-# ---------------------------------------------------------------------- shards
 
 
 class _Missing(ValueError):
     """A file that is not there (a shard to explain, not a fault)."""
-
-
-class _Named(io.BytesIO):
-    """A file's bytes, named by its path in messages."""
-
-    def __init__(self, data: bytes, path: Path) -> None:
-        super().__init__(data)
-        self.path = path
-
-    def __repr__(self) -> str:
-        return str(self.path)
 
 
 def _read_regular(path: Path) -> bytes:
@@ -464,36 +388,20 @@ def _read_regular(path: Path) -> bytes:
         return f.read()
 
 
-def _verify(
-    path: Path,
-    entry: Mapping[str, Any],
-    recipe: Mapping[str, Any],
-    shard: int,
-    map_location: Any = "cpu",
-) -> tuple[Explanation, dict[str, Any], dict[str, Any]]:
-    """Load a shard and check it against its index entry and the run's recipe.
-
-    Returns:
-        the explanation, its ``{"sha256", "bytes"}`` and the recipe it carries.
-
-    Raises:
-        ValueError: naming ``path`` and what is wrong (``_Missing`` when it is not there).
-    """
+def _verify(path: Path, entry: Any, recipe: Any, shard: int, where: Any = "cpu") -> Any:
+    """A shard, its sha256 and bytes and recipe, checked; ValueError naming ``path``."""
     data = _read_regular(path)
     sums = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     size = entry.get("bytes")
     if size is not None and len(data) < size:
         raise ValueError(f"{path} is truncated: {len(data)} of its {size} bytes")
     if entry.get("sha256") not in (None, sums["sha256"]):
-        raise ValueError(
-            f"{path} does not match its sha256 in the index ({len(data)} bytes, listed "
-            f"{size}): it was changed or is corrupt"
-        )
-    try:
-        meta = Explanation.read_metadata(cast(Any, _Named(data, path)))
-        exp = Explanation.load(cast(Any, _Named(data, path)), map_location)
+        raise ValueError(f"{path} does not match its sha256 in the index: changed or corrupt")
+    try:  # from the bytes checked, never the file again
+        meta = Explanation.read_metadata(cast(Any, io.BytesIO(data)))
+        exp = Explanation.load(cast(Any, io.BytesIO(data)), where)
     except Exception as error:
-        text = str(error)
+        text = re.sub(r"<_io.BytesIO object at 0x[0-9a-fA-F]+>", str(path), str(error))
         raise ValueError(text if str(path) in text else f"{path} cannot be read: {text}") from None
     start, stop = entry["start"], entry["stop"]
     wrong = [
@@ -501,63 +409,28 @@ def _verify(
         for key, want in (("shard", shard), ("start", start), ("stop", stop))
         if meta.get(key) != want
     ]
-    if not isinstance(meta.get("recipe"), dict):
-        wrong.append("no recipe (not written by explain_dataset)")
-    else:
-        wrong += _differences(meta["recipe"], dict(recipe))
+    found = meta["recipe"] if isinstance(meta.get("recipe"), dict) else {}  # {}: no recipe
+    wrong += _differences(found, dict(recipe))
     if len(exp) != stop - start:
         wrong.append(f"{len(exp)} explanations for the {stop - start} items {start}..{stop - 1}")
     if wrong:
         raise ValueError(f"{path} is not this run's shard {shard}: {'; '.join(wrong)}")
-    return exp, sums, meta["recipe"]
+    return exp, sums, found
 
 
-class _Sink:
-    """A binary file over ``fd`` that writes every byte or raises, hashing as it goes.
+def _write_atomic(path: Path, data: bytes) -> dict[str, Any]:
+    """Write ``path`` atomically, never through a symlink; its ``{"sha256", "bytes"}``.
 
-    ``torch.save`` may turn a failed write into a RuntimeError; ``error`` keeps the cause.
+    The bytes go to a file of an unpredictable name created exclusively beside ``path``,
+    renamed over it (a symlink there is replaced); a full disk raises an OSError saying so.
     """
-
-    def __init__(self, fd: int) -> None:
-        self.fd, self.size, self.hash = fd, 0, hashlib.sha256()
-        self.error: OSError | None = None
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        n = len(view)
-        self.hash.update(view)
-        try:
-            while view:
-                view = view[os.write(self.fd, view) :]
-        except OSError as error:
-            self.error = error
-            raise
-        self.size += n
-        return n
-
-    def flush(self) -> None:
-        pass
-
-
-def _write_atomic(path: Path, write: Callable[[Any], Any]) -> dict[str, Any]:
-    """Write ``path`` through a new temporary file in its folder, then rename it over.
-
-    The temporary file has an unpredictable name and is created exclusively, so nothing
-    planted in the folder is written through; the rename replaces a symlink at ``path``.
-
-    Returns:
-        ``{"sha256", "bytes"}`` of what was written.
-
-    Raises:
-        OSError: saying the disk is full, and naming ``path``, when it is.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    sink = _Sink(fd)
+    tmp = path.parent / f".{path.stem}-{secrets.token_hex(8)}.tmp"  # as mkstemp; 0666 & ~umask
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         try:
-            if hasattr(os, "fchmod"):  # mkstemp's 0600 -> the usual 0666 & ~umask
-                os.fchmod(fd, 0o666 & ~_umask())
-            write(sink)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -565,45 +438,20 @@ def _write_atomic(path: Path, write: Callable[[Any], Any]) -> dict[str, Any]:
     except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise _disk_full(sink.error or error, path) from error
-    with contextlib.suppress(OSError):  # make the rename durable (not on Windows)
-        folder = os.open(path.parent, os.O_RDONLY)
-        os.fsync(folder)
-        os.close(folder)
-    return {"sha256": sink.hash.hexdigest(), "bytes": sink.size}
+        raise _disk_full(error, path) from error
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
 def _disk_full(error: BaseException, path: Path) -> BaseException:
     """An OSError saying the disk is full while writing ``path``, when it is; else ``error``."""
-    if isinstance(error, OSError) and error.errno in _DISK_FULL:
-        return OSError(
-            error.errno,
-            f"the disk is full while writing {path} ({os.strerror(error.errno)}): free some "
-            "space and run again to resume",
-        )
-    return error
-
-
-def _umask() -> int:
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    return 0o022
-
-
-# ---------------------------------------------------------------------- the lock
+    if not isinstance(error, OSError) or error.errno not in _DISK_FULL:
+        return error
+    why = f"the disk is full while writing {path} ({os.strerror(error.errno or 0)}): free space"
+    return OSError(error.errno, f"{why} and run again to resume")
 
 
 def _acquire_lock(out: Path) -> tuple[Path, str]:
-    """Create ``out/.lock`` exclusively; take over one whose holder is gone (with a warning).
-
-    Returns:
-        the lock's path and this run's token in it (to release only our own).
-
-    Raises:
-        RuntimeError: naming the lock and its holder when another run holds it.
-    """
+    """Create ``out/.lock`` exclusively (a stale one taken over): its path, our token in it."""
     path, token, me = out / LOCK, secrets.token_hex(8), os.getpid()
     info = {"pid": me, "host": socket.gethostname(), "started": time.strftime("%FT%T%z"),
             "process_start": _process(me)[1], "token": token}  # fmt: skip
@@ -614,7 +462,7 @@ def _acquire_lock(out: Path) -> tuple[Path, str]:
             pass
         else:
             try:
-                _Sink(fd).write(json.dumps(info).encode())
+                os.write(fd, json.dumps(info).encode())
             except BaseException as error:
                 path.unlink()
                 raise _disk_full(error, path) from error
@@ -626,11 +474,9 @@ def _acquire_lock(out: Path) -> tuple[Path, str]:
         try:
             os.mkdir(guard)  # one taker at a time, removing the lock it judged stale
         except FileExistsError:
-            raise RuntimeError(
-                f"another run is taking over {path} (delete {guard} if no run is starting)"
-            ) from None
+            raise RuntimeError(f"another run is taking over {path} (or delete {guard})") from None
         try:
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(OSError, ValueError):  # gone meanwhile
                 if stale and _read_regular(path) == raw:  # still the one judged stale
                     path.unlink()
                     warnings.warn(f"took over {path}: {stale}", stacklevel=3)
@@ -650,16 +496,11 @@ def _stale(path: Path) -> tuple[bytes, str]:
     try:
         info = json.loads(raw)
         pid, host = int(info["pid"]), str(info["host"])
-        if pid <= 0:
-            raise ValueError(pid)
     except (ValueError, TypeError, KeyError):
         age = time.time() - path.lstat().st_mtime
         if age > _STALE_S:
             return raw, f"it was unreadable and {age / 3600:.1f} hours old"
-        raise RuntimeError(
-            f"{path} is being written by a run starting in {path.parent} (or is damaged: "
-            "delete it if no run is using the folder)"
-        ) from None
+        raise RuntimeError(f"{path} is being written by a run starting (or delete it)") from None
     holder = f"pid {pid} on host {host}, since {info.get('started')}"
     if host == socket.gethostname():
         state, started = _process(pid)
@@ -674,8 +515,8 @@ def _stale(path: Path) -> tuple[bytes, str]:
 
 def _process(pid: int) -> tuple[str | None, str | None]:
     """A process's state ("gone" when there is none) and start time, where the OS tells."""
-    if os.name == "nt":
-        return None, None  # os.kill would terminate it: assume it runs
+    if os.name == "nt" or pid <= 0:
+        return None, None  # os.kill would terminate it (or signal a group): assume it runs
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -688,15 +529,6 @@ def _process(pid: int) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _release_lock(path: Path, token: str) -> None:
-    with contextlib.suppress(ValueError, OSError):
-        if json.loads(_read_regular(path)).get("token") == token:
-            path.unlink()
-
-
-# ---------------------------------------------------------------------- ranks and items
-
-
 def _rank_and_world() -> tuple[int, int]:
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized():
@@ -704,9 +536,9 @@ def _rank_and_world() -> tuple[int, int]:
     world = os.environ.get("WORLD_SIZE", "1")
     if world.isdigit() and int(world) > 1:
         raise RuntimeError(
-            f"WORLD_SIZE={world} in the environment (a torchrun launch) but torch.distributed "
-            "is not initialised: every process would explain the whole dataset into the "
-            "same folder. Call torch.distributed.init_process_group() first"
+            f"WORLD_SIZE={world} (torchrun) but torch.distributed is not initialised: every "
+            "process would explain the whole dataset into one folder; call "
+            "torch.distributed.init_process_group() first"
         )
     return 0, 1
 
@@ -732,11 +564,8 @@ def _stack(items: list[Any], device: torch.device, start: int, pad_id: int) -> A
     if not isinstance(items[0], Mapping):
         for i, item in enumerate(items):
             if not isinstance(item, Tensor):
-                raise TypeError(
-                    f"dataset item {start + i} is a {type(item).__name__}: an item must be a "
-                    "tensor, a tuple whose first element is one, or a mapping of tensors "
-                    "(or pass transform= to make one)"
-                )
+                kind = type(item).__name__
+                raise TypeError(f"dataset item {start + i} is a {kind}; pass transform=")
             if item.shape != items[0].shape:
                 raise ValueError(
                     f"dataset items {start} and {start + i} have shapes "
@@ -754,32 +583,16 @@ def _stack(items: list[Any], device: torch.device, start: int, pad_id: int) -> A
                 item["attention_mask"] = torch.ones_like(item["input_ids"])
     for i, item in enumerate(items):
         if sorted(item) != sorted(keys):
-            raise ValueError(
-                f"dataset items {start} and {start + i} have keys {sorted(keys)} and "
-                f"{sorted(item)}: every item needs the same inputs"
-            )
-        bad = [k for k, v in item.items() if not isinstance(v, Tensor) or v.ndim == 0]
-        if bad:
-            raise TypeError(f"dataset item {start + i}'s {bad} must be sequence tensors")
-        lengths = {key: item[key].shape[-1] for key in keys}
-        if len(set(lengths.values())) > 1 and "attention_mask" in keys:
-            raise ValueError(f"dataset item {start + i} has inputs of lengths {lengths}")
+            keys_i = f"{sorted(keys)} and {sorted(item)}"
+            raise ValueError(f"dataset items {start} and {start + i} have keys {keys_i}")
+        if any(not isinstance(v, Tensor) or v.ndim == 0 for v in item.values()):
+            raise TypeError(f"dataset item {start + i}'s inputs must be sequence tensors")
     longest = {key: max(item[key].shape[-1] for item in items) for key in keys}
     ragged = any(item[key].shape[-1] != longest[key] for item in items for key in keys)
     if ragged and "attention_mask" not in keys:
-        raise ValueError(
-            "dataset items of different lengths need an 'attention_mask' (0 on padding); "
-            f"got keys {keys}"
-        )
+        raise ValueError(f"items of different lengths need an 'attention_mask'; got {keys}")
     pads = {"input_ids": pad_id, "word_ids": -1}
-    return {
-        key: torch.stack(
-            [
-                torch.nn.functional.pad(
-                    item[key], (0, longest[key] - item[key].shape[-1]), value=pads.get(key, 0)
-                )
-                for item in items
-            ]
-        ).to(device)
-        for key in keys
-    }
+    pad = torch.nn.functional.pad
+    return {key: torch.stack([pad(item[key], (0, longest[key] - item[key].shape[-1]),
+                                  value=pads.get(key, 0)) for item in items]).to(device)
+            for key in keys}  # fmt: skip
