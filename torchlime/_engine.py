@@ -200,9 +200,10 @@ def _has_tqdm() -> bool:
     return True
 
 
-CPU_CHUNK_BYTES = 32 << 20
-"""Perturbed inputs per chunk on a CPU: about the cache-friendly size (a 2-core VM ran a small
-model 2x slower on 256 images of 224² per chunk than on 64; 32 MB is 53 of them)."""
+CPU_CHUNK_BYTES = 24 << 20
+"""Perturbed inputs per chunk on a CPU, near the last-level cache (a 2-core VM with 32 MB of
+L3 ran a small model 1.4-2.3x slower on 256 images of 224² per chunk than on 16 to 64, which
+were within 10% of each other; 24 MB is 41 of them: benchmarks/bench_batch_size.py)."""
 
 
 def chunk_rows(row_bytes: int, device: torch.device, cap: int) -> int:
@@ -219,7 +220,7 @@ def chunk_rows(row_bytes: int, device: torch.device, cap: int) -> int:
 
     Example:
         >>> chunk_rows(3 * 224 * 224 * 4, torch.device("cpu"), 256)
-        55
+        41
     """
     cuda = device.type == "cuda"
     budget = torch.cuda.mem_get_info(device)[0] // 16 if cuda else CPU_CHUNK_BYTES

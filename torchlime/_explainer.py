@@ -150,7 +150,7 @@ class Explainer(nn.Module):
             ``n_samples`` how many samples each example used.
         batch_size: perturbed inputs per model call, or ``"auto"`` (the default): chunks
             sized from one input's size and the device (:func:`~torchlime._engine.chunk_rows`:
-            32 MB of inputs on a CPU, a sixteenth of the free memory on CUDA), at most the
+            24 MB of inputs on a CPU, a sixteenth of the free memory on CUDA), at most the
             explainer's ``max_batch``. Either way the call's memory is bounded by the chunk,
             not by examples x samples; a call whose samples cannot fit is refused up front.
         kernel_width: width of lime's exponential kernel on the modality's distance.

@@ -60,7 +60,7 @@ class LimeImage(Explainer):
             logits), ``"sigmoid"``, ``"log_softmax"``, or a callable ``(n, O) -> (n, O)``.
         n_samples: N >= 2 samples per image, the original included (lime: 1000), or
             ``"auto"``.
-        batch_size: perturbed images per model call, or ``"auto"`` (32 MB of images per call on
+        batch_size: perturbed images per model call, or ``"auto"`` (24 MB of images per call on
             a CPU, at most 256; see :class:`~torchlime._explainer.Explainer`).
         kernel_width: width of lime's cosine kernel (0.25).
         alpha: ridge penalty of the surrogate (lime: 1).

@@ -183,7 +183,7 @@ def test_auto_batches_follow_the_input_size_and_give_the_same_explanation():
     calls = []
     explainer.model.register_forward_hook(lambda m, args, out: calls.append(len(args[0])))
     for size, rows in [(64, 256), (256, CPU_CHUNK_BYTES // (3 * 256 * 256 * 4))]:
-        calls.clear()  # 32 MB of 64 x 64 images is 682, capped at 256; of 256 x 256 ones, 42
+        calls.clear()  # 24 MB of 64 x 64 images is 512, capped at 256; of 256 x 256 ones, 32
         explainer(torch.rand(2, 3, size, size), generator=0)
         assert max(calls) == rows
     x = torch.rand(2, 3, 64, 64)
