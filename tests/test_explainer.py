@@ -187,3 +187,32 @@ def test_bad_settings_name_the_argument(modality):
         modality.explain(modality.explainer(share_samples=True), repeats=2)
     explainer = modality.explainer(n_samples=20)
     assert type(explainer).__name__ in repr(explainer) and "alpha=1.0" in repr(explainer)
+
+
+@pytest.mark.parametrize("surrogate", ["lasso", "ols", "bayesian"])
+def test_every_surrogate_on_every_explainer_with_its_recipe(modality, surrogate):
+    from sklearn.linear_model import BayesianRidge, Lasso, LinearRegression
+
+    from torchlime import stability
+
+    alpha = 0.001 if surrogate == "lasso" else 1.0
+    explainer = modality.explainer(n_samples=150, surrogate=surrogate, alpha=alpha)
+    exp = modality.explain(explainer, keep_samples=True, generator=0)
+    assert exp.config["surrogate"] == surrogate
+    k = int(exp.n_features[0])
+    ref = {
+        "lasso": Lasso(alpha=alpha, tol=1e-12, max_iter=200_000),
+        "ols": LinearRegression(),
+        "bayesian": BayesianRidge(max_iter=300, tol=1e-300),
+    }[surrogate].fit(
+        exp.masks[0, :, :k].double().numpy(),
+        exp.scores[0, :, 0].double().numpy(),
+        sample_weight=exp.weights[0].numpy(),
+    )
+    scale = max(abs(ref.coef_).max(), 1e-12)
+    assert (exp.coef[0, 0, :k].double() - torch.from_numpy(ref.coef_)).abs().max() < 1e-4 * scale
+    report = stability.stability_report(exp, k=2, n_boot=5, generator=1)
+    assert_close(report.coef, exp.coef, rtol=1e-5, atol=1e-6 * exp.coef.abs().max().item())
+    w = explainer.kernel_width
+    sweep = stability.kernel_width_sweep(exp, [w, 2 * w])
+    assert_close(sweep.coef[0], exp.coef, rtol=1e-5, atol=1e-6 * exp.coef.abs().max().item())

@@ -41,7 +41,7 @@ def _layer(module: str) -> str:
         return "utility"
     if head in ("functional", "segmentation"):
         return head
-    if head in ("_engine", "_explainer", "_adaptive", "explanation"):
+    if head in ("_engine", "_explainer", "_features", "_adaptive", "explanation"):
         return "engine"
     if head in FRONT_ENDS:
         return "front-end"

@@ -23,9 +23,8 @@ sampler's law (``law``), its largest chunk (``max_batch``) and its result (``exp
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -44,93 +43,17 @@ from torchlime._engine import (
     row_bytes,
     score_samples,
 )
+from torchlime._features import Features, Run, Samples
 from torchlime._random import new_generator
 from torchlime._version import __version__
 from torchlime.explanation import Explanation
-from torchlime.functional.fit import fit_chunk, fit_surrogate
+from torchlime.functional.fit import SURROGATES, SurrogateFn, fit_chunk, fit_surrogate
 from torchlime.functional.kernels import kernel_weights
 from torchlime.functional.sampling import SAMPLERS, draw_masks
 from torchlime.functional.selection import FEATURE_SELECTION
 from torchlime.types import Output, Sampler
 
 __all__ = ["Explainer", "Features", "Samples"]
-
-F = TypeVar("F", bound="Features")
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Features:
-    """One call's inputs and their interpretable features.
-
-    Tensor fields (and dicts of tensors) have leading dimension B, except those declared
-    with ``metadata={"shared": True}``; :meth:`take` and :meth:`repeat` rely on it.
-    """
-
-    inputs: Any
-    """The B originals in the model's input format (a tensor, or a dict of tensors)."""
-    n_features: Tensor
-    """(B,) int64 valid features ``K_b``."""
-    k: int
-    """K, the padded number of features."""
-    padded: bool = True
-    """Whether examples may have fewer than K features (False for tables: K = D)."""
-
-    def __len__(self) -> int:
-        return self.n_features.shape[0]
-
-    @property
-    def device(self) -> torch.device:
-        """Where the call's tensors live."""
-        return self.n_features.device
-
-    def take(self: F, index: Tensor) -> F:
-        """The features of the examples ``index`` ((B',) int64)."""
-        return self._map(lambda t: t[index])
-
-    def repeat(self: F, r: int) -> F:
-        """Every example R times, replicate-major (rows ``r * B .. r * B + B - 1``)."""
-        return self._map(lambda t: t.repeat(r, *([1] * (t.ndim - 1))))
-
-    def _map(self: F, fn: Callable[[Tensor], Tensor]) -> F:
-        changes: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.metadata.get("shared"):
-                continue
-            if isinstance(value, Tensor):
-                changes[f.name] = fn(value)
-            elif isinstance(value, dict):
-                changes[f.name] = {key: fn(v) for key, v in value.items()}
-        return dataclasses.replace(self, **changes)
-
-
-class Samples(NamedTuple):
-    """A call's samples: what the surrogate sees and what the inputs are composed from."""
-
-    X: Tensor
-    """(B, N, K) interpretable samples (bool masks, or float), row 0 the original."""
-    data: Tensor
-    """What ``_compose`` reads: the masks themselves for images and text, (B, N, D) rows
-    for tables, or one (N - 1, D) pool of rows when ``shared``."""
-    shared: bool = False
-    """The N - 1 perturbed inputs are the same for every example: the model runs them once."""
-
-
-class _Run(NamedTuple):
-    """One call's samples with their scores and weights (and, adaptively, how far it went)."""
-
-    samples: Samples
-    scores: Tensor
-    weights: Tensor
-    resolved: Tensor | None = None
-    used: Tensor | None = None
-
-    def n_samples(self) -> Tensor:
-        """(B,) int64 samples behind each example's fit."""
-        if self.used is not None:
-            return self.used
-        b, n = self.weights.shape
-        return torch.full((b,), n, dtype=torch.long, device=self.weights.device)
 
 
 class Explainer(nn.Module):
@@ -154,11 +77,13 @@ class Explainer(nn.Module):
             explainer's ``max_batch``. Either way the call's memory is bounded by the chunk,
             not by examples x samples; a call whose samples cannot fit is refused up front.
         kernel_width: width of lime's exponential kernel on the modality's distance.
-        alpha: ridge penalty of the surrogate (lime: 1).
+        alpha: the surrogate's penalty (lime's ridge: 1; captum's lasso: 0.01).
         feature_selection: ``"auto"``, ``"none"``, ``"highest_weights"``,
             ``"forward_selection"`` or ``"lasso_path"``, as lime.
         max_features: lime's ``num_features``: at most this many features per target get
             a weight; None keeps all.
+        surrogate: ``"ridge"`` (lime's), ``"lasso"``, ``"ols"``, ``"bayesian"`` or a
+            callable (see :mod:`torchlime.functional.fit`).
         output: ``"softmax"``, ``"identity"``, ``"sigmoid"``, ``"log_softmax"`` or a
             callable ``(n, O) -> (n, O)``.
         sampler: how samples are drawn: ``"lime"`` (the modality's own lime sampler),
@@ -194,6 +119,7 @@ class Explainer(nn.Module):
         alpha: float = 1.0,
         feature_selection: str = "auto",
         max_features: int | None = None,
+        surrogate: str | SurrogateFn = "ridge",
         output: Output = "softmax",
         sampler: Sampler = "lime",
         share_samples: bool = False,
@@ -225,6 +151,10 @@ class Explainer(nn.Module):
             raise ValueError(f"kernel_width must be a number > 0; got {kernel_width!r}")
         if not (isinstance(alpha, (int, float)) and alpha >= 0):
             raise ValueError(f"alpha must be a number >= 0; got {alpha!r}")
+        if not callable(surrogate) and surrogate not in SURROGATES:
+            raise ValueError(
+                f"surrogate must be one of {SURROGATES} or a callable; got {surrogate!r}"
+            )
         if isinstance(sampler, str) and sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS} or a callable; got {sampler!r}")
         if not isinstance(sampler, str) and not callable(sampler):
@@ -243,6 +173,7 @@ class Explainer(nn.Module):
         self.alpha = float(alpha)
         self.feature_selection = feature_selection
         self.max_features = max_features
+        self.surrogate = surrogate
         self.output = output
         self.sampler = sampler
         self.share_samples = share_samples
@@ -279,7 +210,7 @@ class Explainer(nn.Module):
             "kernel_width": self.kernel_width,
             "distance": self.distance,
             "distance_scale": self.distance_scale,
-            "surrogate": "ridge",
+            "surrogate": _plain(self.surrogate),
             "alpha": self.alpha,
             "feature_selection": self.feature_selection,
             "max_features": self.max_features,
@@ -353,7 +284,7 @@ class Explainer(nn.Module):
                 samples = self._draw(features, first_round(n) if auto else n, generator)
         with borrowed_eval(self.model, self.eval_mode):
             scored = self._score(features, samples, target_bt, top_labels, differentiable, bar)
-            run = _Run(samples, scored.scores, self._weigh(features, samples.X))
+            run = Run(samples, scored.scores, self._weigh(features, samples.X))
             if auto:
                 run = self._adapt(features, run, scored.target, generator, differentiable, bar)
         bar.close()
@@ -365,6 +296,7 @@ class Explainer(nn.Module):
             alpha=self.alpha,
             feature_selection=self.feature_selection,
             max_features=self.max_features,
+            surrogate=self.surrogate,
             chunk_size=fit_chunk(run.samples.X),
         )
         return self.explanation(
@@ -498,12 +430,12 @@ class Explainer(nn.Module):
     def _adapt(
         self,
         features: Features,
-        run: _Run,
+        run: Run,
         target: Tensor,
         generator: torch.Generator,
         differentiable: bool,
         bar: Progress,
-    ) -> _Run:
+    ) -> Run:
         """``n_samples="auto"``: more samples for the examples whose top k is not resolved."""
 
         def draw(index: Tensor, n_extra: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -530,7 +462,7 @@ class Explainer(nn.Module):
         )
         data = grown.data if grown.data is not None else grown.masks
         samples = Samples(grown.masks, data)
-        return _Run(samples, grown.scores, grown.weights, grown.resolved, grown.n_samples)
+        return Run(samples, grown.scores, grown.weights, grown.resolved, grown.n_samples)
 
     def _rows_per_call(self, features: Features) -> int:
         """``batch_size``, or the ``"auto"`` chunk for this call's inputs."""

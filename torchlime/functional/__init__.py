@@ -8,8 +8,9 @@ Modality-agnostic first, in pipeline order:
 - kernels (:mod:`~torchlime.functional.kernels`): ``cosine_distance``,
   ``euclidean_distance``, ``exponential_kernel``, ``lime_kernel``, ``kernel_weights``;
 - surrogates: ``weighted_moments`` -> ``ridge_from_moments`` (= ``weighted_ridge``),
-  ``select_features`` (lime's modes), ``fit_surrogate`` (both, as every explainer),
-  ``ridge_std``, ``bayesian_ridge``;
+  ``select_features`` (lime's modes), ``fit_surrogate`` (both, as every explainer, with
+  the ridge, ``lasso_from_moments``, least squares, ``bayesian_from_moments`` or a callable),
+  ``refit``, ``ridge_std``, ``bayesian_ridge``;
 - analysis helpers: ``bootstrap_weights``, ``bootstrap_coef``, ``gap_test``,
   ``top_k_mask``, ``average_ranks``.
 
@@ -19,9 +20,9 @@ Then the modality stages: images (``make_fill``, ``segment_mean``, ``compose``),
 keeps state, draws from the global RNG, or prints.
 """
 
-from torchlime.functional.bayesian import BayesianRidgeFit, bayesian_ridge
+from torchlime.functional.bayesian import BayesianRidgeFit, bayesian_from_moments, bayesian_ridge
 from torchlime.functional.bootstrap import DESIGNS, bootstrap_coef, bootstrap_weights, gap_test
-from torchlime.functional.fit import SURROGATES, Surrogate, fit_chunk, fit_surrogate
+from torchlime.functional.fit import SURROGATES, Surrogate, fit_chunk, fit_surrogate, refit
 from torchlime.functional.image import BASELINES, compose, make_fill, segment_mean
 from torchlime.functional.kernels import (
     DISTANCES,
@@ -31,6 +32,7 @@ from torchlime.functional.kernels import (
     kernel_weights,
     lime_kernel,
 )
+from torchlime.functional.lasso import lasso_from_moments
 from torchlime.functional.ranking import average_ranks, top_k_mask, valid_features
 from torchlime.functional.sampling import (
     LAWS,
@@ -96,6 +98,7 @@ __all__ = [
     "TabularStats",
     "TextFeatures",
     "average_ranks",
+    "bayesian_from_moments",
     "bayesian_ridge",
     "binomial_masks",
     "bootstrap_coef",
@@ -114,10 +117,12 @@ __all__ = [
     "highest_weights",
     "instance_representation",
     "kernel_weights",
+    "lasso_from_moments",
     "lime_kernel",
     "make_fill",
     "paired_masks",
     "r2_score",
+    "refit",
     "remove_tokens",
     "residual_sum_of_squares",
     "ridge_from_moments",

@@ -9,12 +9,13 @@ from torch import Tensor
 
 from torchlime import _checks
 from torchlime.functional.surrogate import (
+    Moments,
     r2_score,
     residual_sum_of_squares,
     weighted_moments,
 )
 
-__all__ = ["BayesianRidgeFit", "bayesian_ridge"]
+__all__ = ["BayesianRidgeFit", "bayesian_from_moments", "bayesian_ridge"]
 
 
 class BayesianRidgeFit(NamedTuple):
@@ -92,17 +93,46 @@ def bayesian_ridge(
             f"shapes {tuple(X.shape)}, {tuple(y.shape)} and {tuple(weight.shape)}"
         )
     out_dtype = torch.promote_types(y.dtype, torch.float32)
-    t = y.shape[-1]
-    moments = weighted_moments(X, y, weight)
+    mask = _checks.per_target_mask(feature_mask, X, y.shape[-1])  # (..., T, K)
+    fit = bayesian_from_moments(
+        weighted_moments(X, y, weight), mask, n_iter=n_iter, alpha_1=alpha_1, alpha_2=alpha_2,
+        lambda_1=lambda_1, lambda_2=lambda_2,
+    )  # fmt: skip
+    return BayesianRidgeFit(*(field.to(out_dtype) for field in fit))
+
+
+def bayesian_from_moments(
+    moments: Moments,
+    feature_mask: Tensor,
+    *,
+    n_iter: int = 300,
+    alpha_1: float = 1e-6,
+    alpha_2: float = 1e-6,
+    lambda_1: float = 1e-6,
+    lambda_2: float = 1e-6,
+) -> BayesianRidgeFit:
+    """:func:`bayesian_ridge` from weighted moments (no pass over the samples).
+
+    Args:
+        moments: from :func:`~torchlime.functional.weighted_moments` (centred, float64).
+        feature_mask: (..., T, K) bool features in the model.
+        n_iter: evidence iterations.
+        alpha_1: shape of the Gamma hyper-prior on the noise precision.
+        alpha_2: its rate.
+        lambda_1: shape of the Gamma hyper-prior on the weight precision.
+        lambda_2: its rate.
+
+    Returns:
+        :class:`BayesianRidgeFit` in the moments' dtype.
+    """
     gram, rhs, xm, ym = moments.gram, moments.cross, moments.x_mean, moments.y_mean
-    mask = _checks.per_target_mask(feature_mask, X, t)  # (..., T, K)
+    mask = feature_mask.expand(*gram.shape[:-2], rhs.shape[-1], gram.shape[-1])
     pair = mask[..., :, None] & mask[..., None, :]
     g = torch.where(pair, gram[..., None, :, :], 0.0)  # (..., T, K, K)
     evals, evecs = torch.linalg.eigh(g)
     evals = evals.clamp(min=0)
     b_rot = (evecs.mT @ torch.where(mask, rhs.mT, 0.0)[..., None])[..., 0]  # (..., T, K)
-    w = weight.to(torch.float64)
-    sw = w.sum(-1)[..., None]  # (..., 1)
+    sw = moments.weight_sum  # (..., 1)
     y_var = moments.yy / sw  # (..., T)
     # The residual of the unpenalised fit, once: later SSEs add only a well-conditioned term.
     cutoff = evals.amax(-1, keepdim=True) * evals.shape[-1] * torch.finfo(torch.float64).eps
@@ -129,11 +159,4 @@ def bayesian_ridge(
     std = torch.where(mask, var.sqrt(), 0.0)
     intercept = ym - (xm[..., None, :] * coef).sum(-1)
     score = r2_score(moments, residual_sum_of_squares(moments, coef))
-    return BayesianRidgeFit(
-        coef.to(out_dtype),
-        intercept.to(out_dtype),
-        score.to(out_dtype),
-        std.to(out_dtype),
-        noise.to(out_dtype),
-        prior.to(out_dtype),
-    )
+    return BayesianRidgeFit(coef, intercept, score, std, noise, prior)

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 
 from torchlime._random import resolve_generator
+from torchlime.functional.fit import SurrogateFn, refit
 from torchlime.functional.ranking import normal_quantile, top_k_mask, valid_features
-from torchlime.functional.surrogate import weighted_ridge
 
 __all__ = ["DESIGNS", "bootstrap_coef", "bootstrap_weights", "gap_test", "quantile"]
 
@@ -185,8 +185,9 @@ def bootstrap_coef(
     design: str = "iid",
     generator: torch.Generator | None = None,
     max_elements: int = 2**23,
+    surrogate: str | SurrogateFn = "ridge",
 ) -> Tensor:
-    """Ridge refits on bootstrap replicates of the weights, chunked over replicates.
+    """Surrogate refits on bootstrap replicates of the weights, chunked over replicates.
 
     Feature selection is held fixed (``feature_mask``): the replicates measure the noise
     of the fit, not of the selection.
@@ -197,12 +198,14 @@ def bootstrap_coef(
         weights: (B, N) float sample weights (0: padding rows).
         feature_mask: (B, K) or (B, T, K) bool, the features in the surrogate.
         n_features: (B,) int64 valid features (for the strata of ``"stratified"``).
-        alpha: the ridge penalty.
+        alpha: the surrogate's penalty.
         n_boot: R replicates, >= 2.
         method: ``"multinomial"`` or ``"poisson"`` (see :func:`bootstrap_weights`).
         design: one of ``DESIGNS``, as the samples were drawn.
         generator: source of randomness on the samples' device (None: a fresh seed).
         max_elements: memory bound for the temporaries of each chunk of replicates.
+        surrogate: the surrogate refitted (``"ridge"``, ``"lasso"``, ...; see
+            :func:`~torchlime.functional.refit`).
 
     Returns:
         (R, B, T, K) coefficients, in ``scores``' floating dtype (at least float32).
@@ -235,8 +238,13 @@ def bootstrap_coef(
     per_replicate = b * n * max(kk, scores.shape[-1])
     chunk = max(1, max_elements // max(per_replicate, 1))
     fits = [
-        weighted_ridge(
-            X, scores, replicate_weights[i : i + chunk], alpha, feature_mask=feature_mask
+        refit(
+            X,
+            scores,
+            replicate_weights[i : i + chunk],
+            _per_target(feature_mask, scores),
+            surrogate=surrogate,
+            alpha=alpha,
         ).coef
         for i in range(0, n_boot, chunk)
     ]
@@ -255,3 +263,10 @@ def quantile(x: Tensor, q: float) -> Tensor:
     lo = math.floor(pos)
     hi = min(lo + 1, x.shape[0] - 1)
     return torch.lerp(s[lo], s[hi], pos - lo)
+
+
+def _per_target(feature_mask: Tensor, scores: Tensor) -> Tensor:
+    """A (B, K) or (B, T, K) feature mask as (B, T, K)."""
+    if feature_mask.ndim == 2:
+        feature_mask = feature_mask[:, None, :]
+    return feature_mask.expand(scores.shape[0], scores.shape[-1], feature_mask.shape[-1])

@@ -1,23 +1,41 @@
 """An explanation's surrogate: feature selection, then the fit, from one pass over the samples.
 
-:func:`fit_surrogate` is the last stage of every explainer, and what the analysis tools
-call to refit an explanation's samples with its own recipe (``exp.config``): the same
-inputs give the same coefficients.
+:func:`fit_surrogate` is the last stage of every explainer; :func:`refit` is what the
+analysis tools call to fit an explanation's samples again with its own recipe
+(``exp.config``: surrogate, alpha, selected features): the same inputs give the same
+coefficients. The surrogates, every one weighted and with an unpenalised intercept, equal
+scikit-learn's with ``sample_weight``:
+
+- ``"ridge"``: ``Ridge(alpha)``, lime's (alpha 1);
+- ``"lasso"``: ``Lasso(alpha)``, captum's default (alpha 0.01);
+- ``"ols"``: ``LinearRegression()`` (the minimum-norm solution when rank-deficient);
+- ``"bayesian"``: ``BayesianRidge()`` (BayLIME), alpha unused;
+- a callable ``(X (B, N, K), y (B, N, T), weight (B, N), feature_mask (B, T, K)) ->
+  (coef (B, T, K), intercept (B, T))``, given every example and target at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from torchlime.functional.bayesian import bayesian_from_moments
+from torchlime.functional.lasso import lasso_from_moments
 from torchlime.functional.selection import FEATURE_SELECTION, select_features
-from torchlime.functional.surrogate import Moments, ridge_from_moments, weighted_moments
+from torchlime.functional.surrogate import (
+    Moments,
+    RidgeFit,
+    ridge_from_moments,
+    weighted_moments,
+)
 
-__all__ = ["SURROGATES", "Surrogate", "fit_chunk", "fit_surrogate"]
+__all__ = ["SURROGATES", "Surrogate", "SurrogateFn", "fit_chunk", "fit_surrogate", "refit"]
 
-SURROGATES = ("ridge",)
+SURROGATES = ("ridge", "lasso", "ols", "bayesian")
+SurrogateFn = Callable[[Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
 
 _FIT_ELEMENTS = 1 << 20
 
@@ -46,7 +64,7 @@ def fit_surrogate(
     alpha: float = 1.0,
     feature_selection: str = "none",
     max_features: int | None = None,
-    surrogate: str = "ridge",
+    surrogate: str | SurrogateFn = "ridge",
     selected: Tensor | None = None,
     chunk_size: int | None = None,
 ) -> Surrogate:
@@ -60,7 +78,8 @@ def fit_surrogate(
         alpha: ridge penalty of the final fit.
         feature_selection: one of lime's modes (``FEATURE_SELECTION``).
         max_features: lime's ``num_features``; None keeps every feature.
-        surrogate: the local model (``"ridge"``, lime's).
+        surrogate: the local model: a name in ``SURROGATES`` or a callable (see the module
+            docstring).
         selected: (B, T, K) bool features to fit, instead of selecting them (a refit).
         chunk_size: compute the moments (the one pass over the N samples) this many
             examples at a time (None: all at once; see :func:`fit_chunk`); selection and
@@ -79,8 +98,7 @@ def fit_surrogate(
         >>> [round(c, 6) for c in fit.coef[0, 0].tolist()], round(fit.score.item(), 6)
         ([1.0, 2.0, 0.0], 1.0)
     """
-    if surrogate not in SURROGATES:
-        raise ValueError(f"surrogate must be one of {SURROGATES}; got {surrogate!r}")
+    _check_surrogate(surrogate)
     if feature_selection not in FEATURE_SELECTION:
         raise ValueError(
             f"feature_selection must be one of {FEATURE_SELECTION}; got {feature_selection!r}"
@@ -107,13 +125,106 @@ def fit_surrogate(
         selected = select_features(
             feature_selection, X, scores, weights, max_features, feature_mask=valid, moments=moments
         )
-    fit = ridge_from_moments(moments, alpha, feature_mask=selected)
+    fit = solve(surrogate, moments, selected, alpha, X, scores, weights)
     out = torch.promote_types(scores.dtype, torch.float32)
     x0 = X[:, 0, :].to(fit.coef.dtype)
     local_pred = fit.intercept + (fit.coef * x0[:, None, :]).sum(-1)
     return Surrogate(
         fit.coef.to(out), fit.intercept.to(out), fit.score.to(out), local_pred.to(out), selected
     )
+
+
+def refit(
+    X: Tensor,
+    scores: Tensor,
+    weights: Tensor,
+    selected: Tensor,
+    *,
+    surrogate: str | SurrogateFn = "ridge",
+    alpha: float = 1.0,
+) -> RidgeFit:
+    """Fit the surrogate again on given samples and features: a recipe's refit.
+
+    Args:
+        X: (B, N, K) interpretable samples.
+        scores: (B, N, T) float scores.
+        weights: (..., B, N) sample weights; leading dimensions (bootstrap replicates,
+            kernel widths) are fitted together.
+        selected: (B, T, K) bool, the features to fit.
+        surrogate: a name in ``SURROGATES`` or a callable.
+        alpha: the penalty of ridge or lasso.
+
+    Returns:
+        :class:`~torchlime.functional.RidgeFit` with (..., B, T[, K]) fields, in
+        ``scores``' floating dtype (at least float32).
+
+    Example:
+        >>> X = torch.tensor([[[1.0], [0.0], [1.0], [0.0]]])
+        >>> y = 3 * X
+        >>> refit(X, y, torch.ones(1, 4), torch.ones(1, 1, 1, dtype=torch.bool),
+        ...       surrogate="ols").coef
+        tensor([[[3.]]])
+    """
+    _check_surrogate(surrogate)
+    out = torch.promote_types(scores.dtype, torch.float32)
+    lead = weights.shape[:-2]
+    if callable(surrogate) and lead:  # the callable takes (B, ...): flatten the replicates
+        b = X.shape[0]
+        flat = weights.reshape(-1, *weights.shape[-1:])
+        r = flat.shape[0] // b
+        fit = refit(X.repeat(r, 1, 1), scores.repeat(r, 1, 1), flat, selected.repeat(r, 1, 1),
+                    surrogate=surrogate, alpha=alpha)  # fmt: skip
+        return RidgeFit(*(f.unflatten(0, (*lead, b)) for f in fit))
+    moments = weighted_moments(X, scores, weights)
+    fit = solve(surrogate, moments, selected, alpha, X, scores, weights)
+    return RidgeFit(*(f.to(out) for f in fit))
+
+
+def solve(
+    surrogate: str | SurrogateFn,
+    moments: Moments,
+    selected: Tensor,
+    alpha: float,
+    X: Tensor,
+    scores: Tensor,
+    weights: Tensor,
+) -> RidgeFit:
+    """The surrogate's coefficients, intercepts and weighted R² from the moments (float64).
+
+    A callable is given the samples themselves; its R² is computed from its predictions.
+    """
+    if surrogate == "ridge":
+        return ridge_from_moments(moments, alpha, feature_mask=selected)
+    if surrogate == "ols":
+        return ridge_from_moments(moments, 0.0, feature_mask=selected)
+    if surrogate == "lasso":
+        return lasso_from_moments(moments, alpha, feature_mask=selected)
+    if surrogate == "bayesian":
+        return RidgeFit(*bayesian_from_moments(moments, selected)[:3])
+    fn: SurrogateFn = surrogate  # type: ignore[assignment]
+    coef, intercept = fn(X, scores, weights, selected)
+    b, t, k = selected.shape[-3:]
+    if not (isinstance(coef, Tensor) and isinstance(intercept, Tensor)) or (
+        tuple(coef.shape[-3:]),
+        tuple(intercept.shape[-2:]),
+    ) != ((b, t, k), (b, t)):
+        raise ValueError(
+            f"a surrogate callable must return coef (B, T, K) = {(b, t, k)} and intercept "
+            f"(B, T) = {(b, t)}; got {getattr(coef, 'shape', coef)}, "
+            f"{getattr(intercept, 'shape', intercept)}"
+        )
+    coef = torch.where(selected, coef.to(torch.float64), 0.0)
+    intercept = intercept.to(torch.float64)
+    pred = torch.einsum("...nk,...tk->...nt", X.to(torch.float64), coef) + intercept[..., None, :]
+    rss = (weights.to(torch.float64)[..., None] * (scores.to(torch.float64) - pred) ** 2).sum(-2)
+    tss = moments.tss
+    score = torch.where(tss != 0, 1 - rss / torch.where(tss != 0, tss, 1.0), (rss == 0).double())
+    return RidgeFit(coef, intercept, score)
+
+
+def _check_surrogate(surrogate: object) -> None:
+    if not callable(surrogate) and surrogate not in SURROGATES:
+        raise ValueError(f"surrogate must be one of {SURROGATES} or a callable; got {surrogate!r}")
 
 
 def fit_chunk(X: Tensor) -> int | None:

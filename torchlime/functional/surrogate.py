@@ -56,6 +56,8 @@ class Moments(NamedTuple):
     """(..., T) ``ycᵀWyc``."""
     tss: Tensor
     """(..., T) ``Σw(y - ȳ_w)²``, the R² denominator (always around the weighted mean)."""
+    weight_sum: Tensor
+    """(..., 1) ``Σw``: scikit-learn's Lasso and BayesianRidge scale by it."""
 
 
 def weighted_ridge(
@@ -164,7 +166,7 @@ def weighted_moments(
     Xs.mul_(root)
     yy = (ys * ys).sum(-2)
     tss = yy if fit_intercept else (w[..., :, None] * (yd - ym_w[..., None, :]) ** 2).sum(-2)
-    return Moments(Xs.mT @ Xs, Xs.mT @ ys, xm, ym, yy, tss)
+    return Moments(Xs.mT @ Xs, Xs.mT @ ys, xm, ym, yy, tss, sw.expand(*batch, 1))
 
 
 def ridge_from_moments(

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor
 
-__all__ = ["recipe_alpha", "recipe_design", "samples_of"]
+__all__ = ["recipe_alpha", "recipe_design", "recipe_surrogate", "samples_of"]
 
 
 def samples_of(exp: Any, where: str) -> tuple[Tensor, Tensor, Tensor]:
@@ -38,3 +38,16 @@ def recipe_alpha(exp: Any, alpha: float | None, where: str) -> float:
 def recipe_design(exp: Any) -> str | None:
     """How the samples were drawn (``"iid"``, ``"paired"``, ``"stratified"``), if recorded."""
     return getattr(exp, "config", {}).get("design")
+
+
+def recipe_surrogate(exp: Any, surrogate: Any, where: str) -> Any:
+    """The surrogate to refit with: the caller's, else the recipe's (lime's ridge if none)."""
+    if surrogate is not None:
+        return surrogate
+    name = getattr(exp, "config", {}).get("surrogate", "ridge")
+    if isinstance(name, str) and name.startswith("callable:"):
+        raise ValueError(
+            f"{where}: the explanation was fitted with a surrogate callable ({name}), which "
+            "the recipe cannot hold: pass it again as surrogate="
+        )
+    return name

@@ -9,9 +9,9 @@ from torch import Tensor
 
 from torchlime._random import resolve_generator
 from torchlime.functional.bootstrap import bootstrap_coef, gap_test, quantile
+from torchlime.functional.fit import refit
 from torchlime.functional.ranking import top_k_mask
-from torchlime.functional.surrogate import weighted_ridge
-from torchlime.stability._recipe import recipe_alpha, recipe_design, samples_of
+from torchlime.stability._recipe import recipe_alpha, recipe_design, recipe_surrogate, samples_of
 from torchlime.stability.agreement import jaccard
 
 __all__ = ["StabilityReport", "stability_report"]
@@ -59,22 +59,23 @@ def stability_report(
     design: str | None = None,
     generator: torch.Generator | int | None = None,
     max_elements: int = 2**23,
+    surrogate: Any = None,
 ) -> StabilityReport:
     """Bootstrap an explanation's own samples: how stable are its coefficients and top k?
 
     No model call: the kept samples, scores and weights are resampled (see
     :func:`~torchlime.functional.bootstrap_weights`) and the surrogate is refitted on every
-    replicate with one batched :func:`~torchlime.functional.weighted_ridge` whose leading
-    dimension is the replicate (in chunks of at most ``max_elements`` elements per
-    temporary). The recipe (``exp.config``) gives the ridge penalty and the sampler's
-    design; feature selection is held fixed (the explanation's ``selected``). Works for
-    every explainer: binary masks and tables' float samples alike.
+    replicate with one batched :func:`~torchlime.functional.refit` whose leading dimension
+    is the replicate (in chunks of at most ``max_elements`` elements per temporary). The
+    recipe (``exp.config``) gives the surrogate, its penalty and the sampler's design;
+    feature selection is held fixed (the explanation's ``selected``). Works for every
+    explainer: binary masks and tables' float samples alike.
 
     Args:
         exp: an :class:`~torchlime.Explanation` made with ``keep_samples=True``.
         k: size of the top set that is checked (by ``|coef|``).
         n_boot: R bootstrap replicates.
-        alpha: the ridge penalty (None: the explanation's own, from its recipe).
+        alpha: the surrogate's penalty (None: the explanation's own, from its recipe).
         confidence: for the percentile intervals (two-sided) and the tie test (one-sided).
         method: ``"multinomial"`` or ``"poisson"`` resampling.
         design: how the samples were drawn, so the bootstrap mimics it: ``"iid"``,
@@ -82,6 +83,8 @@ def stability_report(
             resampled within their kept-feature count). None: the recipe's.
         generator: source of randomness on the explanation's device (None: a fresh seed).
         max_elements: memory bound for each chunk of replicates.
+        surrogate: the surrogate to refit (None: the recipe's; a callable surrogate must
+            be passed again, a recipe holds only its name).
 
     Returns:
         :class:`StabilityReport`.
@@ -104,12 +107,13 @@ def stability_report(
     """
     X, scores, weights = samples_of(exp, "stability_report")
     alpha = recipe_alpha(exp, alpha, "stability_report")
+    surrogate = recipe_surrogate(exp, surrogate, "stability_report")
     design = design or recipe_design(exp) or _guess_design(X, weights, exp.n_features)
     generator, _ = resolve_generator(generator, X.device)
-    coef = weighted_ridge(X, scores, weights, alpha, feature_mask=exp.selected).coef
+    coef = refit(X, scores, weights, exp.selected, surrogate=surrogate, alpha=alpha).coef
     boot = bootstrap_coef(
         X, scores, weights, exp.selected, exp.n_features, alpha, n_boot, method=method,
-        design=design, generator=generator, max_elements=max_elements,
+        design=design, generator=generator, max_elements=max_elements, surrogate=surrogate,
     )  # fmt: skip
     n_used = (weights > 0).sum(-1)
     gap, se, n_needed, resolved = gap_test(

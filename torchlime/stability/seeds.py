@@ -29,7 +29,8 @@ class SeedStability(NamedTuple):
     coef: Tensor
     """(R, B, T, K) the coefficients of each seed."""
     coef_std: Tensor
-    """(R, B, T, K) each seed's analytic (sandwich) coefficient standard deviation."""
+    """(R, B, T, K) each seed's analytic (sandwich) coefficient standard deviation (of the
+    ridge at the recipe's alpha; of least squares for the other surrogates)."""
     explanation: Explanation
     """The R * B explanations (replicate-major, samples kept), e.g. for a
     :func:`~torchlime.stability.stability_report` of every seed."""
@@ -92,6 +93,8 @@ def seed_stability(
     coef = exp.coef.unflatten(0, (n_seeds, b))
     n_features = exp.n_features[:b]
     alpha = recipe_alpha(exp, None, "seed_stability")
+    if exp.config.get("surrogate", "ridge") != "ridge" or alpha == 0:
+        alpha = 1e-8  # CSI's intervals: the sandwich of (nearly) least squares
     std = ridge_std(exp.masks, exp.scores, exp.weights, alpha, feature_mask=exp.selected)
     std = std.unflatten(0, (n_seeds, b))
     return SeedStability(

@@ -8,20 +8,25 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from torchlime.functional.fit import refit
 from torchlime.functional.kernels import kernel_weights
-from torchlime.functional.surrogate import RidgeFit, weighted_ridge
-from torchlime.stability._recipe import recipe_alpha, samples_of
+from torchlime.functional.surrogate import RidgeFit
+from torchlime.stability._recipe import recipe_alpha, recipe_surrogate, samples_of
 
 __all__ = ["kernel_width_sweep"]
 
 
 def kernel_width_sweep(
-    exp: Any, kernel_widths: Sequence[float] | Tensor, *, alpha: float | None = None
+    exp: Any,
+    kernel_widths: Sequence[float] | Tensor,
+    *,
+    alpha: float | None = None,
+    surrogate: Any = None,
 ) -> RidgeFit:
     """Refit an explanation's surrogate at many kernel widths, from the same model outputs.
 
     Only the sample weights depend on the width, so the W refits are one batched
-    :func:`~torchlime.functional.weighted_ridge` with a leading width dimension and no
+    :func:`~torchlime.functional.refit` with a leading width dimension and no
     model call (OptiLIME's search, done exhaustively). The weights are the explainer's own
     kernel, read from the recipe (``exp.config``): lime's cosine kernel for images and
     text (text on 100 x the distance), the euclidean one for tables. Padding rows (weight
@@ -31,7 +36,8 @@ def kernel_width_sweep(
     Args:
         exp: an explanation made with ``keep_samples=True``.
         kernel_widths: W widths, each > 0.
-        alpha: the ridge penalty (None: the explanation's own).
+        alpha: the surrogate's penalty (None: the explanation's own).
+        surrogate: the surrogate (None: the recipe's; pass a callable one again).
 
     Returns:
         :class:`~torchlime.functional.RidgeFit` with coef (W, B, T, K), intercept and
@@ -54,6 +60,7 @@ def kernel_width_sweep(
     """
     X, scores, weights = samples_of(exp, "kernel_width_sweep")
     alpha = recipe_alpha(exp, alpha, "kernel_width_sweep")
+    surrogate = recipe_surrogate(exp, surrogate, "kernel_width_sweep")
     config = getattr(exp, "config", {})
     if config.get("kernel") == "folded":
         raise ValueError(
@@ -73,4 +80,4 @@ def kernel_width_sweep(
             for w in widths
         ]
     )
-    return weighted_ridge(X, scores, stacked, alpha, feature_mask=exp.selected)
+    return refit(X, scores, stacked, exp.selected, surrogate=surrogate, alpha=alpha)
