@@ -216,3 +216,45 @@ def test_every_surrogate_on_every_explainer_with_its_recipe(modality, surrogate)
     w = explainer.kernel_width
     sweep = stability.kernel_width_sweep(exp, [w, 2 * w])
     assert_close(sweep.coef[0], exp.coef, rtol=1e-5, atol=1e-6 * exp.coef.abs().max().item())
+
+
+def test_kernel_shap_on_every_explainer(modality):
+    from torchlime import stability
+
+    if modality.kind == "tabular_continuous":  # coalitions need columns that can be "off"
+        with pytest.raises(ValueError, match="discretized or categorical"):
+            modality.explainer(kernel="shapley")
+        return
+    explainer = modality.explainer(n_samples=300, kernel="shapley")
+    exp = modality.explain(explainer, keep_samples=True, generator=0)
+    config = exp.config
+    assert config["kernel"] == "shapley" and config["surrogate"] == "shapley"
+    # efficiency, exactly: the attributions sum to f(x) - f(empty), the intercept is f(empty)
+    assert_close(exp.coef.sum(-1) + exp.intercept, exp.model_pred, rtol=1e-5, atol=1e-6)
+    report = stability.stability_report(exp, k=2, n_boot=5, generator=1)
+    assert_close(report.coef, exp.coef, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="no width"):
+        stability.kernel_width_sweep(exp, [1.0])
+    k = int(exp.n_features[0])
+    if 2 ** exp.masks.shape[-1] > 300:
+        assert config["design"] == "iid"  # sampled: too many coalitions for the budget
+        return
+    assert config["design"] == "exact"  # every coalition once: the Shapley values
+    table = {
+        tuple(m[:k].tolist()): s
+        for m, s in zip(exp.masks[0], exp.scores[0, :, 0].tolist(), strict=True)
+    }
+    import itertools
+    import math
+
+    for i in range(k):
+        phi = 0.0
+        for subset in itertools.product([False, True], repeat=k):
+            if subset[i]:
+                continue
+            with_i = list(subset)
+            with_i[i] = True
+            r = sum(subset)
+            share = math.factorial(r) * math.factorial(k - r - 1) / math.factorial(k)
+            phi += share * (table[tuple(with_i)] - table[subset])
+        assert exp.coef[0, 0, i].item() == pytest.approx(phi, abs=1e-6)

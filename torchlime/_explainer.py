@@ -51,9 +51,12 @@ from torchlime.functional.fit import SURROGATES, SurrogateFn, fit_chunk, fit_sur
 from torchlime.functional.kernels import kernel_weights
 from torchlime.functional.sampling import SAMPLERS, draw_masks
 from torchlime.functional.selection import FEATURE_SELECTION
+from torchlime.functional.shapley import shapley_kernel, shapley_masks
 from torchlime.types import Output, Sampler
 
-__all__ = ["Explainer", "Features", "Samples"]
+__all__ = ["KERNELS", "Explainer", "Features", "Samples"]
+
+KERNELS = ("lime", "shapley")
 
 
 class Explainer(nn.Module):
@@ -84,6 +87,11 @@ class Explainer(nn.Module):
             a weight; None keeps all.
         surrogate: ``"ridge"`` (lime's), ``"lasso"``, ``"ols"``, ``"bayesian"`` or a
             callable (see :mod:`torchlime.functional.fit`).
+        kernel: ``"lime"`` (lime's exponential kernel on the modality's distance) or
+            ``"shapley"``: KernelSHAP (:mod:`torchlime.functional.shapley`): the Shapley
+            kernel's coalitions (all of them when ``2^K <= n_samples``: the Shapley values
+            exactly; sampler ``"lime"`` or ``"paired"`` otherwise), fitted under the
+            efficiency constraint, every feature attributed.
         output: ``"softmax"``, ``"identity"``, ``"sigmoid"``, ``"log_softmax"`` or a
             callable ``(n, O) -> (n, O)``.
         sampler: how samples are drawn: ``"lime"`` (the modality's own lime sampler),
@@ -120,6 +128,7 @@ class Explainer(nn.Module):
         feature_selection: str = "auto",
         max_features: int | None = None,
         surrogate: str | SurrogateFn = "ridge",
+        kernel: str = "lime",
         output: Output = "softmax",
         sampler: Sampler = "lime",
         share_samples: bool = False,
@@ -155,6 +164,11 @@ class Explainer(nn.Module):
             raise ValueError(
                 f"surrogate must be one of {SURROGATES} or a callable; got {surrogate!r}"
             )
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+        if kernel == "shapley":
+            surrogate = _shapley_settings(sampler, surrogate, feature_selection, auto)
+            feature_selection, max_features = "none", None
         if isinstance(sampler, str) and sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS} or a callable; got {sampler!r}")
         if not isinstance(sampler, str) and not callable(sampler):
@@ -174,6 +188,7 @@ class Explainer(nn.Module):
         self.feature_selection = feature_selection
         self.max_features = max_features
         self.surrogate = surrogate
+        self.kernel = kernel
         self.output = output
         self.sampler = sampler
         self.share_samples = share_samples
@@ -186,11 +201,13 @@ class Explainer(nn.Module):
 
     # ------------------------------------------------------------------ recipe and repr
 
-    def recipe(self, seed: int | None = None) -> dict[str, Any]:
+    def recipe(self, seed: int | None = None, design: str | None = None) -> dict[str, Any]:
         """How this explainer makes an explanation: the ``config`` its explanations carry.
 
         Args:
             seed: the call's seed (None when the caller brought a generator).
+            design: how this call's samples were drawn, where the call decides it (an
+                enumeration of every coalition: ``"exact"``); None: the sampler's.
 
         Returns:
             a plain mapping (str, numbers, bools, None), saved with the explanation.
@@ -204,9 +221,9 @@ class Explainer(nn.Module):
             "top_k": self.top_k if auto else None,
             "confidence": self.confidence if auto else None,
             "sampler": _plain(self.sampler),
-            "design": self._design(),
+            "design": design or self._design(),
             "share_samples": self.share_samples,
-            "kernel": "folded" if self.sampler == "binomial" else "exponential",
+            "kernel": self._kernel_name(),
             "kernel_width": self.kernel_width,
             "distance": self.distance,
             "distance_scale": self.distance_scale,
@@ -288,6 +305,7 @@ class Explainer(nn.Module):
             if auto:
                 run = self._adapt(features, run, scored.target, generator, differentiable, bar)
         bar.close()
+        design = _enumerated(self.kernel, run.samples.X)
         fit = fit_surrogate(
             run.samples.X,
             run.scores,
@@ -314,7 +332,7 @@ class Explainer(nn.Module):
             weights=run.weights if keep_samples else None,
             n_samples=run.n_samples(),
             resolved=run.resolved,
-            config=self.recipe(seed if seed >= 0 else None),
+            config=self.recipe(seed if seed >= 0 else None, design),
             **self._result(features, run.samples, keep_samples),
         )
 
@@ -374,6 +392,10 @@ class Explainer(nn.Module):
 
     def _masks(self, b: int, n: int, k: int, n_valid: Tensor, generator: torch.Generator) -> Tensor:
         """(b, n, k) bool masks from ``sampler`` under the modality's ``law``, row 0 all True."""
+        if self.kernel == "shapley":
+            paired = self.sampler == "paired"
+            return shapley_masks(b, n, k, n_valid=n_valid, paired=paired, generator=generator,
+                                 shared=self.share_samples)  # fmt: skip
         return draw_masks(
             self.sampler, b, n, k, n_valid=n_valid, law=self.law, kernel_width=self.kernel_width,
             distance=self.distance, distance_scale=self.distance_scale, shared=self.share_samples,
@@ -387,6 +409,9 @@ class Explainer(nn.Module):
 
     def _weigh(self, features: Features, X: Tensor) -> Tensor:
         """(B, N) float64 weights: the kernel on the distance, or ones (GLIME)."""
+        if self.kernel == "shapley":
+            exact = _enumerated(self.kernel, X) is not None
+            return shapley_kernel(X, features.n_features, enumerated=exact)
         if self.sampler == "binomial":
             return torch.ones(X.shape[:2], dtype=torch.float64, device=X.device)
         return kernel_weights(
@@ -498,6 +523,11 @@ class Explainer(nn.Module):
         """The modality's own settings, first in the recipe and the ``repr``."""
         return {}
 
+    def _kernel_name(self) -> str:
+        if self.kernel == "shapley":
+            return "shapley"
+        return "folded" if self.sampler == "binomial" else "exponential"
+
     def _design(self) -> str:
         """How the sampler draws, as the bootstrap must mimic it."""
         return str(self.sampler) if self.sampler in ("paired", "stratified") else "iid"
@@ -530,3 +560,28 @@ def _plain(value: Any) -> Any:
 def _check_int(name: str, value: Any, low: int, expected: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{name} must be an int {expected}; got {value!r}")
+
+
+def _enumerated(kernel: str, X: Tensor) -> str | None:
+    """``"exact"`` when KernelSHAP's samples are every coalition of the K columns."""
+    k = X.shape[-1]
+    return "exact" if kernel == "shapley" and k < 30 and X.shape[1] == 2**k else None
+
+
+def _shapley_settings(sampler: Any, surrogate: Any, selection: str, auto: bool) -> str:
+    """KernelSHAP fixes the surrogate and attributes every feature: refuse what conflicts."""
+    if sampler not in ("lime", "paired"):
+        raise ValueError(
+            f"kernel='shapley' draws the Shapley kernel's coalitions itself: sampler 'lime' or "
+            f"'paired'; got {sampler!r}"
+        )
+    if surrogate not in ("ridge", "shapley"):
+        raise ValueError(
+            "kernel='shapley' fits its own surrogate (least squares under the efficiency "
+            f"constraint); got surrogate={surrogate!r}"
+        )
+    if selection not in ("auto", "none"):
+        raise ValueError(f"kernel='shapley' attributes every feature; got {selection!r}")
+    if auto:
+        raise ValueError('kernel="shapley" takes a fixed n_samples (all coalitions when 2^K fit)')
+    return "shapley"

@@ -174,12 +174,20 @@ class LimeTabular(Explainer):
             **settings,
         )
         continuous = (~(stats.discretized | stats.categorical)).nonzero().flatten().tolist()
-        if continuous and not (isinstance(sampler, str) and sampler in TABULAR_SAMPLERS):
+        masked = settings.get("kernel") == "shapley" or not (
+            isinstance(sampler, str) and sampler in TABULAR_SAMPLERS
+        )
+        if continuous and masked:
+            why = (
+                "kernel='shapley'"
+                if settings.get("kernel") == "shapley"
+                else f"sampler={sampler!r}"
+            )
             raise ValueError(
-                f"sampler={sampler!r} gives masks over columns (keep the row's bin or leave it): "
-                f"every column must be discretized or categorical; columns {continuous} are "
+                f"{why} gives masks over columns (keep the row's bin or leave it): every "
+                f"column must be discretized or categorical; columns {continuous} are "
                 "continuous (use a discretizer, or sampler 'lime', 'paired', 'stratified' or "
-                "'binomial')"
+                "'binomial' with lime's kernel)"
             )
         names = [str(i) for i in range(d)] if feature_names is None else list(feature_names)
         if len(names) != d:
@@ -267,7 +275,7 @@ class LimeTabular(Explainer):
     def _draw(self, features: Features, n: int, generator: torch.Generator) -> Samples:
         x, stats = features.inputs, self.stats
         continuous = ~(self.discretized | self.categorical)
-        if isinstance(self.sampler, str) and self.sampler in TABULAR_SAMPLERS:
+        if self.kernel != "shapley" and self.sampler in TABULAR_SAMPLERS:
             depends_on_row = self.sampler == "binomial" or (
                 self.sample_around_instance and bool(continuous.any())
             )
@@ -280,7 +288,7 @@ class LimeTabular(Explainer):
         drawn = sample_tabular(
             x,
             stats,
-            n,
+            n if masks is None else masks.shape[1],
             sample_around_instance=self.sample_around_instance,
             sampler=self.sampler if masks is None else "lime",  # type: ignore[arg-type]
             kernel_width=self.kernel_width,

@@ -11,6 +11,8 @@ Modality-agnostic first, in pipeline order:
   ``select_features`` (lime's modes), ``fit_surrogate`` (both, as every explainer, with
   the ridge, ``lasso_from_moments``, least squares, ``bayesian_from_moments`` or a callable),
   ``refit``, ``ridge_std``, ``bayesian_ridge``;
+- KernelSHAP: ``shapley_masks``, ``shapley_kernel``, ``shapley_fit`` (the efficiency
+  constraint, exactly);
 - analysis helpers: ``bootstrap_weights``, ``bootstrap_coef``, ``gap_test``,
   ``top_k_mask``, ``average_ranks``.
 
@@ -51,6 +53,7 @@ from torchlime.functional.selection import (
     highest_weights,
     select_features,
 )
+from torchlime.functional.shapley import shapley_fit, shapley_kernel, shapley_masks
 from torchlime.functional.surrogate import (
     Moments,
     RidgeFit,
@@ -134,6 +137,9 @@ __all__ = [
     "sample_tabular_pool",
     "segment_mean",
     "select_features",
+    "shapley_fit",
+    "shapley_kernel",
+    "shapley_masks",
     "stratified_masks",
     "tabular_representation",
     "tabular_stats",

@@ -21,9 +21,10 @@ from torchlime.functional.ranking import normal_quantile, top_k_mask, valid_feat
 
 __all__ = ["DESIGNS", "bootstrap_coef", "bootstrap_weights", "gap_test", "quantile"]
 
-DESIGNS = ("iid", "paired", "stratified")
+DESIGNS = ("iid", "paired", "stratified", "exact")
 """How a sampler draws, as the bootstrap must mimic it: independent rows, antithetic row
-pairs (``2j + 1, 2j + 2``), or rows stratified by their number of kept features."""
+pairs (``2j + 1, 2j + 2``), rows stratified by their number of kept features, or every
+coalition once (an enumeration: nothing to resample, every replicate is the fit)."""
 
 
 def bootstrap_weights(
@@ -221,6 +222,10 @@ def bootstrap_coef(
     """
     if design not in DESIGNS:
         raise ValueError(f"design must be one of {DESIGNS}; got {design!r}")
+    if design == "exact":  # an enumeration has no sampling noise
+        mask = _per_target(feature_mask, scores)
+        fit = refit(X, scores, weights, mask, surrogate=surrogate, alpha=alpha).coef
+        return fit.expand(n_boot, *fit.shape)
     strata = None
     if design == "stratified":  # strata: the number of kept (valid) features
         valid = torch.arange(X.shape[-1], device=X.device) < n_features[:, None, None]

@@ -10,6 +10,8 @@ scikit-learn's with ``sample_weight``:
 - ``"lasso"``: ``Lasso(alpha)``, captum's default (alpha 0.01);
 - ``"ols"``: ``LinearRegression()`` (the minimum-norm solution when rank-deficient);
 - ``"bayesian"``: ``BayesianRidge()`` (BayLIME), alpha unused;
+- ``"shapley"``: KernelSHAP's least squares under the efficiency constraint
+  (:func:`~torchlime.functional.shapley_fit`), for the Shapley kernel's samples;
 - a callable ``(X (B, N, K), y (B, N, T), weight (B, N), feature_mask (B, T, K)) ->
   (coef (B, T, K), intercept (B, T))``, given every example and target at once.
 """
@@ -25,6 +27,7 @@ from torch import Tensor
 from torchlime.functional.bayesian import bayesian_from_moments
 from torchlime.functional.lasso import lasso_from_moments
 from torchlime.functional.selection import FEATURE_SELECTION, select_features
+from torchlime.functional.shapley import shapley_fit
 from torchlime.functional.surrogate import (
     Moments,
     RidgeFit,
@@ -34,7 +37,7 @@ from torchlime.functional.surrogate import (
 
 __all__ = ["SURROGATES", "Surrogate", "SurrogateFn", "fit_chunk", "fit_surrogate", "refit"]
 
-SURROGATES = ("ridge", "lasso", "ols", "bayesian")
+SURROGATES = ("ridge", "lasso", "ols", "bayesian", "shapley")
 SurrogateFn = Callable[[Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
 
 _FIT_ELEMENTS = 1 << 20
@@ -201,6 +204,8 @@ def solve(
         return lasso_from_moments(moments, alpha, feature_mask=selected)
     if surrogate == "bayesian":
         return RidgeFit(*bayesian_from_moments(moments, selected)[:3])
+    if surrogate == "shapley":  # every valid feature is selected: K_b = their count
+        return shapley_fit(X, scores, weights, selected[..., 0, :].sum(-1).reshape(-1))
     fn: SurrogateFn = surrogate  # type: ignore[assignment]
     coef, intercept = fn(X, scores, weights, selected)
     b, t, k = selected.shape[-3:]

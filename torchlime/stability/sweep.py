@@ -45,8 +45,9 @@ def kernel_width_sweep(
         width whose R² reaches a target).
 
     Raises:
-        ValueError: without kept samples or widths, or for a sampler that folds the
-            kernel into its sampling law (``"binomial"``: its width is in the samples).
+        ValueError: without kept samples or widths, for a sampler that folds the kernel
+            into its sampling law (``"binomial"``: its width is in the samples), or for the
+            Shapley kernel (no width).
 
     Example:
         >>> from torch import nn
@@ -68,6 +69,8 @@ def kernel_width_sweep(
             "folded its kernel into the sampling law (its samples are fitted with unit "
             "weights), so a width cannot be changed after sampling"
         )
+    if config.get("kernel") == "shapley":
+        raise ValueError("kernel_width_sweep: the Shapley kernel has no width to sweep")
     widths = [float(w) for w in kernel_widths]
     if not widths:
         raise ValueError("kernel_widths must hold at least one width")
