@@ -16,9 +16,9 @@ import torch
 from _helpers import PatchMLP
 from torch import nn
 
-from torchlime import Grid, LimeImage, LimeTabular, LimeText
+from torchlime import Grid, Lime, LimeImage, LimeTabular, LimeText
 
-KINDS = ("image", "tabular_discretized", "tabular_continuous", "text")
+KINDS = ("image", "tabular_discretized", "tabular_continuous", "text", "tensor")
 
 
 @dataclass
@@ -39,10 +39,15 @@ class Case:
 
     @property
     def batch(self) -> int:
-        return len(self.inputs)
+        first = self.inputs[0] if isinstance(self.inputs, tuple) else self.inputs
+        return len(first)
 
     def to(self, device: torch.device) -> Case:
-        move = lambda v: v.to(device) if isinstance(v, torch.Tensor) else v  # noqa: E731
+        def move(v: Any) -> Any:
+            if isinstance(v, tuple):
+                return tuple(move(x) for x in v)
+            return v.to(device) if isinstance(v, torch.Tensor) else v
+
         return Case(
             self.kind,
             lambda **s: self.build(**s).to(device),
@@ -130,6 +135,38 @@ def text_case() -> Case:
     )
 
 
+class PairMLP(nn.Module):
+    """Two tensors and a scale, captum-style: ``model(a (n, 2, 6), b (n, 3), scale)``."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.net = nn.Sequential(nn.Linear(15, 8), nn.Tanh(), nn.Linear(8, 3))
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) / p.shape[-1] ** 0.5)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
+        return scale * self.net(torch.cat([a.flatten(1), b], 1))
+
+
+def tensor_case() -> Case:
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.rand(3, 2, 6, generator=g), torch.rand(3, 3, generator=g)
+    # features: a's columns (both rows of one column together), ids 0..5, broadcast over
+    # the batch; b's entries share ids 0 and 3 with a, and 6 is b's own
+    mask_a = torch.arange(6).expand(2, 6)[None]
+    mask_b = torch.tensor([[0, 3, 6]])
+    model = PairMLP()
+    kwargs = {"feature_mask": (mask_a, mask_b), "additional_forward_args": (2.0,)}
+    return Case(
+        "tensor",
+        lambda **s: Lime(model, **{"n_samples": 300, "output": "softmax", **s}),
+        (a, b),
+        kwargs,
+    )
+
+
 def explained(case: Case, alpha: float = 1.0, **settings: Any) -> tuple[Any, Any]:
     """An explainer with alpha, forward selection of 3 features and 200 samples, and its
     explanation of the case's inputs (top 2 labels, samples kept, seed 0)."""
@@ -143,4 +180,6 @@ def case(kind: str) -> Case:
         return image_case()
     if kind == "text":
         return text_case()
+    if kind == "tensor":
+        return tensor_case()
     return tabular_case("quartile" if kind == "tabular_discretized" else None)

@@ -183,9 +183,13 @@ def test_explain_dataset_and_load_shards_on_every_explainer(modality, tmp_path):
             {"input_ids": modality.inputs[i, :m], "attention_mask": torch.ones(m, dtype=torch.long)}
             for i, m in enumerate(lengths)
         ]
+    elif modality.kind == "tensor":  # several inputs per item, and the call's keywords
+        items = [tuple(x[i] for x in modality.inputs) for i in range(n)]
     else:
         items = [modality.inputs[i] for i in range(n)]
-    index = explain_dataset(explainer, items, tmp_path, shard_size=1, seed=3)
+    tensor = modality.kind == "tensor"
+    kw = {"transform": lambda item: item, **modality.kwargs} if tensor else {}
+    index = explain_dataset(explainer, items, tmp_path, shard_size=1, seed=3, **kw)
     loaded = load_shards(index)
     assert len(loaded) == n
     assert loaded.config["explainer"] == type(explainer).__name__
@@ -195,6 +199,9 @@ def test_explain_dataset_and_load_shards_on_every_explainer(modality, tmp_path):
             item = items[i]
             direct = explainer(item["input_ids"][None], attention_mask=item["attention_mask"][None],
                                generator=g)  # fmt: skip
+        elif tensor:
+            inputs = tuple(x[None] for x in items[i])
+            direct = explainer(inputs, generator=g, **modality.kwargs)
         else:
             direct = explainer(items[i][None], generator=g)
         k = direct.coef.shape[-1]

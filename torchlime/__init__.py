@@ -7,11 +7,13 @@ from torchlime.explanation import (
     Explanation,
     ImageExplanation,
     TabularExplanation,
+    TensorExplanation,
     TextExplanation,
 )
 from torchlime.image import LimeImage
 from torchlime.segmentation import SLIC, Grid, Quickshift, SoftSLIC
 from torchlime.tabular import LimeTabular
+from torchlime.tensor import KernelShap, Lime
 from torchlime.text import LimeText
 
 __all__ = [
@@ -19,12 +21,15 @@ __all__ = [
     "Explanation",
     "Grid",
     "ImageExplanation",
+    "KernelShap",
+    "Lime",
     "LimeImage",
     "LimeTabular",
     "LimeText",
     "Quickshift",
     "SoftSLIC",
     "TabularExplanation",
+    "TensorExplanation",
     "TextExplanation",
     "__version__",
     "explain_dataset",

@@ -231,3 +231,40 @@ def tokens(input_ids: Any, attention_mask: Any) -> tuple[Tensor, Tensor]:
             f"attention_mask must be (B, L) = {tuple(input_ids.shape)} like input_ids; got {got}"
         )
     return input_ids.long(), attention_mask.to(input_ids.device)
+
+
+def tensor_inputs(inputs: Any) -> tuple[tuple[Tensor, ...], bool]:
+    """A tensor or a tuple of tensors, each (B, ...) with one B >= 1; and whether a tuple."""
+    is_tuple = isinstance(inputs, (tuple, list))
+    items = tuple(inputs) if is_tuple else (inputs,)
+    if not items or not all(isinstance(t, Tensor) for t in items):
+        got = [type(t).__name__ for t in items] if is_tuple else type(inputs).__name__
+        raise TypeError(f"inputs must be a (B, ...) tensor or a tuple of them; got {got}")
+    b = items[0].shape[0] if items[0].ndim else 0
+    if any(t.ndim == 0 or t.shape[0] != b for t in items) or b == 0:
+        shapes = [tuple(t.shape) for t in items]
+        raise ValueError(f"inputs must share a leading batch dimension B >= 1; got {shapes}")
+    return items, is_tuple
+
+
+def per_input(value: Any, inputs: tuple[Tensor, ...], name: str) -> tuple[Any, ...]:
+    """``value`` given once for every input, or as a tuple with one entry per input."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != len(inputs):
+            raise ValueError(
+                f"{name} must have one entry per input ({len(inputs)}); got {len(value)}"
+            )
+        return tuple(value)
+    if len(inputs) > 1 and isinstance(value, Tensor):
+        raise ValueError(f"{name} must be a tuple with one tensor per input ({len(inputs)})")
+    return (value,) * len(inputs)
+
+
+def broadcast_to_input(value: Tensor, x: Tensor, name: str) -> Tensor:
+    """``value`` (shaped like ``x``, its leading dim 1 or B, or broadcastable) as ``x``'s shape."""
+    try:
+        return value.to(device=x.device).expand(x.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"{name} must broadcast to its input's shape {tuple(x.shape)}; got {tuple(value.shape)}"
+        ) from None

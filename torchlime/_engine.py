@@ -240,8 +240,13 @@ def available_memory(device: torch.device) -> int | None:
 
 
 def row_bytes(inputs: Any) -> int:
-    """Bytes of one example's model input (a tensor's row, or a dict's rows together)."""
-    tensors = inputs.values() if isinstance(inputs, dict) else [inputs]
+    """Bytes of one example's model input (a tensor's row, or a dict's or tuple's rows)."""
+    if isinstance(inputs, dict):
+        tensors = list(inputs.values())
+    elif isinstance(inputs, (tuple, list)):
+        tensors = list(inputs)
+    else:
+        tensors = [inputs]
     return sum(t[0].numel() * t.element_size() for t in tensors if isinstance(t, Tensor))
 
 

@@ -435,7 +435,7 @@ class Explainer(nn.Module):
     ) -> Scores:
         """Scores (B, N, T) of the samples (row 0: the originals), or of rows 1.. only."""
         return score_samples(
-            self._call_model,
+            lambda inputs: self._call_model(inputs, features),
             features.inputs if originals else None,
             self._compose(features, samples, differentiable),
             batch=len(features),
@@ -516,7 +516,7 @@ class Explainer(nn.Module):
     def _result(self, features: Features, samples: Samples, keep_samples: bool) -> dict[str, Any]:
         return {}
 
-    def _call_model(self, inputs: Any) -> Any:
+    def _call_model(self, inputs: Any, features: Features) -> Any:
         return self.model(inputs)
 
     def _settings(self) -> dict[str, Any]:
@@ -537,9 +537,11 @@ class Explainer(nn.Module):
 
 
 def _take(inputs: Any, i: int, j: int) -> Any:
-    """Rows ``i:j`` of model inputs: a tensor, or a dict of tensors."""
+    """Rows ``i:j`` of model inputs: a tensor, a dict or a tuple of tensors."""
     if isinstance(inputs, dict):
         return {key: v[i:j] for key, v in inputs.items()}
+    if isinstance(inputs, tuple):
+        return tuple(v[i:j] for v in inputs)
     return inputs[i:j]
 
 

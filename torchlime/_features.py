@@ -61,6 +61,8 @@ class Features:
                 changes[f.name] = fn(value)
             elif isinstance(value, dict):
                 changes[f.name] = {key: fn(v) for key, v in value.items()}
+            elif isinstance(value, tuple) and all(isinstance(v, Tensor) for v in value):
+                changes[f.name] = tuple(fn(v) for v in value)
         return dataclasses.replace(self, **changes)
 
 

@@ -333,7 +333,7 @@ class LimeTabular(Explainer):
 
         return compose_rows
 
-    def _call_model(self, rows: Tensor) -> Any:
+    def _call_model(self, rows: Tensor, features: Features) -> Any:
         out = self.model(rows)
         if self.mode == "regression" and isinstance(out, Tensor) and out.ndim == 1:
             out = out[:, None]

@@ -247,7 +247,7 @@ class LimeText(Explainer):
 
         return compose_rows
 
-    def _call_model(self, inputs: dict[str, Tensor]) -> Any:
+    def _call_model(self, inputs: dict[str, Tensor], features: Features) -> Any:
         return _logits(self.model(**inputs))
 
     def _result(self, features: Features, samples: Samples, keep_samples: bool) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """Sanity checks: rank correlation against SciPy, model randomisation on a real explainer."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -78,8 +80,29 @@ def test_explanation_auc_where_it_applies(modality, kind):
             baseline="mean",
         )  # fmt: skip
         assert_close(auc, ref, rtol=1e-5, atol=1e-6)
+    elif modality.kind == "tensor":  # features set to their baseline by hand
+        assert_close(auc, _tensor_auc(explainer.model, modality, exp, kind), rtol=1e-5, atol=1e-6)
     else:  # words removed by hand, the model called directly
         assert_close(auc, _text_auc(explainer.model, modality, exp, kind), rtol=1e-5, atol=1e-6)
+
+
+def _tensor_auc(model, modality, exp, kind):
+    (a, b), masks = modality.inputs, modality.kwargs["feature_mask"]
+    scale = modality.kwargs["additional_forward_args"][0]
+    out = torch.zeros(exp.target.shape, dtype=torch.float64)
+    for i, t in itertools.product(range(len(a)), range(exp.target.shape[1])):
+        k = int(exp.n_features[i])
+        order = torch.argsort(-exp.coef[i, t, :k], stable=True).tolist()
+        curve = []
+        for s in range(k + 1):
+            gone = torch.tensor(order[:s] if kind == "deletion" else order[s:], dtype=torch.long)
+            pa = torch.where(torch.isin(masks[0][0], gone), 0.0, a[i])[None]
+            pb = torch.where(torch.isin(masks[1][0], gone), 0.0, b[i])[None]
+            with torch.no_grad():
+                curve.append(model(pa, pb, scale).softmax(-1)[0, exp.target[i, t]].item())
+        y = np.array(curve)
+        out[i, t] = (y[1:] + y[:-1]).sum() / 2 / k
+    return out
 
 
 def _text_auc(model, modality, exp, kind):

@@ -68,7 +68,8 @@ def explain_dataset(
         seed: the run's seed; shard ``i`` uses ``seed * 1_000_003 + i``.
         device: where inputs are moved (default: the explainer's parameters' device, else
             ``cuda:<local rank>`` under torch.distributed with CUDA, else CPU).
-        transform: maps a dataset item to the input tensor.
+        transform: maps a dataset item to the input tensor (or to a tuple of tensors, the
+            several inputs of :class:`~torchlime.Lime`).
         progress: progress bar over shards (None: only on a terminal, rank 0).
         **explain_kwargs: passed to every explainer call (``top_labels=3``, ...).
 
@@ -260,10 +261,16 @@ def _default_device(explainer: Any, rank: int) -> torch.device:
 
 
 def _stack(items: list[Any], device: torch.device, start: int, pad_id: int) -> Any:
-    """A shard's inputs: stacked tensors, or a dict of them for mapping items (padded).
+    """A shard's inputs: stacked tensors, or a tuple or a dict of them (padded).
 
-    ``start`` is the dataset index of ``items[0]``; ``pad_id`` pads ``input_ids``.
+    Tuple items are several model inputs (:class:`~torchlime.Lime`'s); mapping items name
+    the explainer's inputs. ``start`` is the dataset index of ``items[0]``; ``pad_id``
+    pads ``input_ids``.
     """
+    if isinstance(items[0], tuple):  # (a transform's) several inputs per item
+        return tuple(
+            _stack([item[j] for item in items], device, start, pad_id) for j in range(len(items[0]))
+        )
     if not isinstance(items[0], Mapping):
         for i, item in enumerate(items):
             if not isinstance(item, Tensor):

@@ -6,6 +6,17 @@ returns and how it was made (``config``); each modality adds its own fields
 """
 
 from torchlime.explanation.base import Explanation
-from torchlime.explanation.kinds import ImageExplanation, TabularExplanation, TextExplanation
+from torchlime.explanation.kinds import (
+    ImageExplanation,
+    TabularExplanation,
+    TensorExplanation,
+    TextExplanation,
+)
 
-__all__ = ["Explanation", "ImageExplanation", "TabularExplanation", "TextExplanation"]
+__all__ = [
+    "Explanation",
+    "ImageExplanation",
+    "TabularExplanation",
+    "TensorExplanation",
+    "TextExplanation",
+]

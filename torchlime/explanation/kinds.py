@@ -18,7 +18,7 @@ from torch import Tensor
 
 from torchlime.explanation.base import Explanation, dims
 
-__all__ = ["ImageExplanation", "TabularExplanation", "TextExplanation"]
+__all__ = ["ImageExplanation", "TabularExplanation", "TensorExplanation", "TextExplanation"]
 
 
 @dataclass(frozen=True, eq=False, kw_only=True, slots=True)
@@ -267,3 +267,33 @@ class TextExplanation(Explanation):
             return f"{word}_{'-'.join(map(str, where[k]))}" if positions else word
 
         return _listed(self, index, target, label)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
+class TensorExplanation(Explanation):
+    """An explanation of any tensors over the features of a feature mask (captum's kind)."""
+
+    feature_mask: Tensor = dims("B M", -1)
+    """(B, M) int64 feature of every scalar of the inputs, flattened and concatenated."""
+    input_shapes: Tensor = dims("B I R", -1)
+    """(B, I, R) int64 each input's shape without B (-1 padded)."""
+    tuple_input: Tensor = dims("B", False)
+    """(B,) bool, the inputs came as a tuple."""
+
+    @property
+    def attributions(self) -> Tensor | tuple[Tensor, ...]:
+        """Each scalar carries its feature's weight: (B, T, *shape) per input.
+
+        A tensor for a single input given as a tensor, else a tuple (one per input).
+        """
+        b, t, _ = self.coef.shape
+        index = self.feature_mask[:, None, :].expand(b, t, -1)
+        flat = self.coef.gather(2, index.clamp(min=0))
+        flat = torch.where(index >= 0, flat, torch.zeros_like(flat))
+        shapes = [[d for d in row if d >= 0] for row in self.input_shapes[0].tolist()]
+        sizes = [int(torch.tensor(s).prod()) if s else 1 for s in shapes]
+        parts = [
+            part.reshape(b, t, *shape)
+            for part, shape in zip(flat[..., : sum(sizes)].split(sizes, -1), shapes, strict=True)
+        ]
+        return tuple(parts) if bool(self.tuple_input[0]) or len(parts) > 1 else parts[0]
