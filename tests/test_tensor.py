@@ -179,3 +179,68 @@ def test_kernel_shap_equals_captum_s_expectations(x, kwargs, expected):
 
     exp = KernelShap(BasicModel_MultiLayer(), progress=False)(torch.tensor(x), target=0, **kwargs)
     assert_close(exp.attributions[:, 0], torch.tensor(expected), rtol=0, atol=1e-4)
+
+
+def test_kernel_shap_equals_shaps_kernel_explainer_given_the_same_coalitions():
+    """shap's KernelExplainer samples coalitions (fewer than 2^K) and weighs them; given those
+    coalitions and weights, torchlime's constrained least squares gives shap's values."""
+    shap = pytest.importorskip("shap")
+    net = nn.Sequential(nn.Linear(7, 5), nn.Tanh(), nn.Linear(5, 1)).double()
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(1, 7, generator=g, dtype=torch.float64)
+    background = torch.rand(1, 7, generator=g, dtype=torch.float64) - 1.0  # differs everywhere
+
+    def f(rows):
+        with torch.no_grad():
+            return net(torch.as_tensor(rows, dtype=torch.float64))[:, 0].numpy()
+
+    explainer = shap.KernelExplainer(f, background.numpy())
+    theirs = explainer.shap_values(x.numpy(), nsamples=60, l1_reg=False, silent=True)
+    n = explainer.nsamplesAdded
+    assert n < 2**7  # sampled, not enumerated
+    coalitions = torch.as_tensor(explainer.maskMatrix[:n]).bool()
+    ends = torch.tensor([[True] * 7, [False] * 7])  # torchlime's constraint rows: full, empty
+    masks = torch.cat([ends, coalitions])[None]
+    weights = torch.cat([torch.zeros(2), torch.as_tensor(explainer.kernelWeights[:n])])[None]
+    exp = KernelShap(net, progress=False)(x, target=0, baselines=background, masks=masks,
+                                          weights=weights.double())  # fmt: skip
+    assert_close(exp.coef[0, 0], torch.as_tensor(theirs).reshape(7), rtol=0, atol=1e-6)
+
+
+def test_a_users_kernel_weighs_the_samples_on_the_device():
+    """kernel=callable: its (B, N) weights are the fit's, as a weighted OLS by hand shows."""
+    model = Linear()
+    a, b = _inputs()
+
+    def kernel(masks, n_features):  # more weight to samples that keep more features
+        return 1.0 + masks.double().sum(-1) / n_features[:, None]
+
+    exp = Lime(model, kernel=kernel, surrogate="ols", n_samples=60, progress=False)(
+        (a, b), generator=0, keep_samples=True
+    )
+    assert exp.config["kernel"].startswith("callable:") and exp.config["kernel"].endswith("kernel")
+    X, y = exp.masks.double(), exp.scores[..., 0].double()
+    for i in range(2):
+        w = kernel(exp.masks, exp.n_features)[i]
+        design = torch.cat([torch.ones(60, 1, dtype=torch.float64), X[i]], 1)
+        sol = torch.linalg.lstsq(design * w.sqrt()[:, None], y[i] * w.sqrt()).solution
+        assert_close(exp.coef[i, 0], sol[1:].to(exp.coef.dtype), rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match=r"kernel: expected \(B, N\)"):
+        Lime(model, kernel=lambda m, n: m.double(), n_samples=20, progress=False)((a, b))
+    with pytest.raises(ValueError, match="kernel: expected weights >= 0"):
+        Lime(model, kernel=lambda m, n: -m.double().sum(-1), n_samples=20, progress=False)((a, b))
+
+
+def test_chunks_of_many_small_examples_or_a_few_large_ones_compose_alike():
+    """A chunk spanning many examples gathers row by row; one spanning a few broadcasts each
+    example's input: the explanation does not depend on which (nor on the chunking)."""
+    model = Linear()
+    a, b = _inputs(batch=12)
+    mask_a = torch.randint(0, 5, (12, 2, 3), generator=torch.Generator().manual_seed(2))
+    call = {"feature_mask": (mask_a, torch.tensor([[0, 1, 2, 3]])), "baselines": (0.5, -1.0)}
+    answers = [
+        Lime(model, n_samples=9, batch_size=size, progress=False)((a, b), generator=5, **call)
+        for size in (96, 3, 5)  # every example in one chunk (by row); then 1-2 per chunk
+    ]
+    for other in answers[1:]:
+        assert_close(other.coef, answers[0].coef, rtol=1e-10, atol=1e-12)

@@ -12,13 +12,17 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "baseline_tensors",
     "design",
+    "feature_ids",
     "feature_mask",
     "images",
     "masks",
     "per_target_mask",
     "rows",
+    "sample_weights",
     "segments",
+    "shapley_settings",
     "tokens",
     "word_ids",
 ]
@@ -268,3 +272,79 @@ def broadcast_to_input(value: Tensor, x: Tensor, name: str) -> Tensor:
         raise ValueError(
             f"{name} must broadcast to its input's shape {tuple(x.shape)}; got {tuple(value.shape)}"
         ) from None
+
+
+def shapley_settings(sampler: Any, surrogate: Any, selection: str, auto: bool) -> str:
+    """KernelSHAP fixes the surrogate and attributes every feature: refuse what conflicts."""
+    if sampler not in ("lime", "paired"):
+        raise ValueError(
+            f"kernel='shapley' draws the Shapley kernel's coalitions itself: sampler 'lime' or "
+            f"'paired'; got {sampler!r}"
+        )
+    if surrogate not in ("ridge", "shapley"):
+        raise ValueError(
+            "kernel='shapley' fits its own surrogate (least squares under the efficiency "
+            f"constraint); got surrogate={surrogate!r}"
+        )
+    if selection not in ("auto", "none"):
+        raise ValueError(f"kernel='shapley' attributes every feature; got {selection!r}")
+    if auto:
+        raise ValueError('kernel="shapley" takes a fixed n_samples (all coalitions when 2^K fit)')
+    return "shapley"
+
+
+def feature_ids(feature_mask: Any, xs: tuple[Tensor, ...]) -> Tensor:
+    """(B, M) int64 feature ids of every scalar of the inputs, flattened and concatenated.
+
+    ``feature_mask`` is None (every scalar its own feature), a tensor, or one per input,
+    each broadcastable to its input.
+    """
+    b = xs[0].shape[0]
+    if feature_mask is None:  # every scalar its own feature
+        m = sum(x[0].numel() for x in xs)
+        return torch.arange(m, device=xs[0].device).expand(b, m)
+    flat = []
+    given = per_input(feature_mask, xs, "feature_mask")
+    for i, (mask, x) in enumerate(zip(given, xs, strict=True)):
+        if not isinstance(mask, Tensor) or mask.is_floating_point() or mask.dtype == torch.bool:
+            got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+            raise TypeError(f"feature_mask[{i}] must be an integer tensor of ids; got {got}")
+        flat.append(broadcast_to_input(mask, x, f"feature_mask[{i}]").reshape(b, -1))
+    ids = torch.cat(flat, 1).long()
+    if bool((ids < 0).any()):
+        raise ValueError("feature_mask ids must be >= 0 (features 0..K-1)")
+    return ids
+
+
+def baseline_tensors(baselines: Any, xs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """Per input, (B, *shape) what a hidden feature shows: None (0), numbers or tensors."""
+    given = per_input(baselines, xs, "baselines")
+    return tuple(
+        _baseline(v, x, f"baselines[{i}]") for i, (v, x) in enumerate(zip(given, xs, strict=True))
+    )
+
+
+def _baseline(value: Any, x: Tensor, name: str) -> Tensor:
+    if value is None:
+        return torch.zeros_like(x)
+    if isinstance(value, (int, float, bool)):
+        return torch.full_like(x, value)
+    if isinstance(value, Tensor):
+        return broadcast_to_input(value.to(x.dtype), x, name)
+    raise TypeError(f"{name} must be None, a number or a tensor; got {type(value).__name__}")
+
+
+def sample_weights(weights: Any, X: Tensor, name: str, check_values: bool = True) -> Tensor:
+    """(B, N) float64 weights a user gave or a user's function returned for samples ``X``.
+
+    ``check_values`` also refuses negative or NaN weights (a host sync).
+    """
+    if not isinstance(weights, Tensor) or tuple(weights.shape) != tuple(X.shape[:2]):
+        got = tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__
+        raise ValueError(f"{name}: expected (B, N) = {tuple(X.shape[:2])} weights; got {got}")
+    if weights.device != X.device:
+        raise ValueError(f"{name}: expected weights on {X.device}; got {weights.device}")
+    weights = weights.to(torch.float64)
+    if check_values and bool((weights < 0).any() | weights.isnan().any()):
+        raise ValueError(f"{name}: expected weights >= 0 (no NaN)")
+    return weights

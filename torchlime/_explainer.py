@@ -91,7 +91,9 @@ class Explainer(nn.Module):
             ``"shapley"``: KernelSHAP (:mod:`torchlime.functional.shapley`): the Shapley
             kernel's coalitions (all of them when ``2^K <= n_samples``: the Shapley values
             exactly; sampler ``"lime"`` or ``"paired"`` otherwise), fitted under the
-            efficiency constraint, every feature attributed.
+            efficiency constraint, every feature attributed; or a callable ``(masks (B, N, K)
+            bool, n_features (B,) int64) -> (B, N)`` sample weights, on the samples' device
+            (row 0 is the original, all True; columns past ``n_features`` are padding).
         output: ``"softmax"``, ``"identity"``, ``"sigmoid"``, ``"log_softmax"`` or a
             callable ``(n, O) -> (n, O)``.
         sampler: how samples are drawn: ``"lime"`` (the modality's own lime sampler),
@@ -103,6 +105,8 @@ class Explainer(nn.Module):
             random numbers): each still gets its own law's samples, but examples explained
             together share their sampling noise. Where the perturbed inputs are then the
             same for every example (lime's tabular sampling) the model runs on them once.
+        fit_original: the original input (row 0) is one of the surrogate's samples, as in
+            lime; False leaves it out of the fit, as captum does.
         max_samples: with ``n_samples="auto"``, the budget of samples per example.
         top_k: with ``n_samples="auto"``, the size of the top set whose boundary is tested.
         confidence: with ``n_samples="auto"``, the one-sided confidence of that test.
@@ -128,10 +132,11 @@ class Explainer(nn.Module):
         feature_selection: str = "auto",
         max_features: int | None = None,
         surrogate: str | SurrogateFn = "ridge",
-        kernel: str = "lime",
+        kernel: str | Callable[..., Tensor] = "lime",
         output: Output = "softmax",
         sampler: Sampler = "lime",
         share_samples: bool = False,
+        fit_original: bool = True,
         max_samples: int = 10_000,
         top_k: int = 5,
         confidence: float = 0.95,
@@ -164,10 +169,10 @@ class Explainer(nn.Module):
             raise ValueError(
                 f"surrogate must be one of {SURROGATES} or a callable; got {surrogate!r}"
             )
-        if kernel not in KERNELS:
-            raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+        if not callable(kernel) and kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS} or a callable; got {kernel!r}")
         if kernel == "shapley":
-            surrogate = _shapley_settings(sampler, surrogate, feature_selection, auto)
+            surrogate = _checks.shapley_settings(sampler, surrogate, feature_selection, auto)
             feature_selection, max_features = "none", None
         if isinstance(sampler, str) and sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS} or a callable; got {sampler!r}")
@@ -192,6 +197,7 @@ class Explainer(nn.Module):
         self.output = output
         self.sampler = sampler
         self.share_samples = share_samples
+        self.fit_original = fit_original
         self.max_samples = max_samples
         self.top_k = top_k
         self.confidence = confidence
@@ -223,6 +229,7 @@ class Explainer(nn.Module):
             "sampler": _plain(self.sampler),
             "design": design or self._design(),
             "share_samples": self.share_samples,
+            "fit_original": self.fit_original,
             "kernel": self._kernel_name(),
             "kernel_width": self.kernel_width,
             "distance": self.distance,
@@ -301,7 +308,8 @@ class Explainer(nn.Module):
                 samples = self._draw(features, first_round(n) if auto else n, generator)
         with borrowed_eval(self.model, self.eval_mode):
             scored = self._score(features, samples, target_bt, top_labels, differentiable, bar)
-            run = Run(samples, scored.scores, self._weigh(features, samples.X))
+            weights = samples.weights
+            run = Run(samples, scored.scores, self._sample_weights(features, samples.X, weights))
             if auto:
                 run = self._adapt(features, run, scored.target, generator, differentiable, bar)
         bar.close()
@@ -412,6 +420,9 @@ class Explainer(nn.Module):
         if self.kernel == "shapley":
             exact = _enumerated(self.kernel, X) is not None
             return shapley_kernel(X, features.n_features, enumerated=exact)
+        if callable(self.kernel):
+            weights = self.kernel(X, features.n_features)
+            return _checks.sample_weights(weights, X, "kernel", self.validate)
         if self.sampler == "binomial":
             return torch.ones(X.shape[:2], dtype=torch.float64, device=X.device)
         return kernel_weights(
@@ -473,7 +484,7 @@ class Explainer(nn.Module):
         separate = run.samples.data is not run.samples.X  # tables: rows beside X
         grown = adaptive_sampling(
             draw,
-            lambda X, index: self._weigh(features.take(index), X),
+            lambda X, index: self._sample_weights(features.take(index), X),
             run.samples.X,
             run.scores,
             features.n_features,
@@ -523,7 +534,16 @@ class Explainer(nn.Module):
         """The modality's own settings, first in the recipe and the ``repr``."""
         return {}
 
+    def _sample_weights(self, features: Features, X: Tensor, given: Tensor | None = None) -> Tensor:
+        """(B, N) weights of the fit: the kernel's (or given ones); row 0 out unless fitted."""
+        weights = self._weigh(features, X) if given is None else given.to(torch.float64)
+        if not self.fit_original:  # row 0 stays the original, out of the fit
+            weights = torch.cat([torch.zeros_like(weights[:, :1]), weights[:, 1:]], 1)
+        return weights
+
     def _kernel_name(self) -> str:
+        if callable(self.kernel):
+            return str(_plain(self.kernel))
         if self.kernel == "shapley":
             return "shapley"
         return "folded" if self.sampler == "binomial" else "exponential"
@@ -564,26 +584,7 @@ def _check_int(name: str, value: Any, low: int, expected: str) -> None:
         raise ValueError(f"{name} must be an int {expected}; got {value!r}")
 
 
-def _enumerated(kernel: str, X: Tensor) -> str | None:
+def _enumerated(kernel: Any, X: Tensor) -> str | None:
     """``"exact"`` when KernelSHAP's samples are every coalition of the K columns."""
     k = X.shape[-1]
     return "exact" if kernel == "shapley" and k < 30 and X.shape[1] == 2**k else None
-
-
-def _shapley_settings(sampler: Any, surrogate: Any, selection: str, auto: bool) -> str:
-    """KernelSHAP fixes the surrogate and attributes every feature: refuse what conflicts."""
-    if sampler not in ("lime", "paired"):
-        raise ValueError(
-            f"kernel='shapley' draws the Shapley kernel's coalitions itself: sampler 'lime' or "
-            f"'paired'; got {sampler!r}"
-        )
-    if surrogate not in ("ridge", "shapley"):
-        raise ValueError(
-            "kernel='shapley' fits its own surrogate (least squares under the efficiency "
-            f"constraint); got surrogate={surrogate!r}"
-        )
-    if selection not in ("auto", "none"):
-        raise ValueError(f"kernel='shapley' attributes every feature; got {selection!r}")
-    if auto:
-        raise ValueError('kernel="shapley" takes a fixed n_samples (all coalitions when 2^K fit)')
-    return "shapley"

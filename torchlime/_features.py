@@ -76,6 +76,8 @@ class Samples(NamedTuple):
     for tables, or one (N - 1, D) pool of rows when ``shared``."""
     shared: bool = False
     """The N - 1 perturbed inputs are the same for every example: the model runs them once."""
+    weights: Tensor | None = None
+    """(B, N) sample weights given with the samples, instead of the kernel's."""
 
 
 class Run(NamedTuple):

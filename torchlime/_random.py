@@ -61,8 +61,8 @@ def new_generator(
 
 
 def _seed(seed: int) -> int:
-    if isinstance(seed, bool) or not 0 <= seed < 2**64:
-        raise ValueError(f"a generator seed must be an int in [0, 2**64); got {seed!r}")
+    if isinstance(seed, bool) or not 0 <= seed < 2**63:  # recorded in an int64 tensor
+        raise ValueError(f"a generator seed must be an int in [0, 2**63); got {seed!r}")
     return int(seed)
 
 

@@ -102,6 +102,12 @@ class Lime(Explainer):
     ) -> None:
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {DISTANCES}; got {distance!r}")
+        if sampler == "binomial" and distance.startswith("input_"):
+            raise ValueError(
+                f"sampler='binomial' folds the kernel on the samples' distance into the "
+                f"sampling; distance={distance!r} is measured on the inputs: use 'cosine' or "
+                "'euclidean', or another sampler"
+            )
         super().__init__(
             model,
             n_samples=n_samples,
@@ -126,6 +132,7 @@ class Lime(Explainer):
         additional_forward_args: Any = None,
         top_labels: int | None = None,
         masks: Tensor | None = None,
+        weights: Tensor | None = None,
         generator: torch.Generator | int | None = None,
         keep_samples: bool = False,
         differentiable: bool = False,
@@ -147,6 +154,7 @@ class Lime(Explainer):
                 or a tuple; tensors with leading dimension B follow their example.
             top_labels: T, with ``target=None``.
             masks: (B, N, K) bool interpretable samples instead of drawing them.
+            weights: (B, N) sample weights of ``masks``, instead of the kernel's.
             generator: a ``torch.Generator``, an int seed, or None.
             keep_samples: keep masks, scores and weights on the explanation.
             differentiable: keep the autograd graph from the model to the coefficients.
@@ -160,7 +168,7 @@ class Lime(Explainer):
             inputs,
             target,
             top_labels=top_labels,
-            given=masks,
+            given=masks if weights is None else (masks, weights),
             generator=generator,
             keep_samples=keep_samples,
             differentiable=differentiable,
@@ -184,19 +192,16 @@ class Lime(Explainer):
     ) -> TensorFeatures:
         xs, as_tuple = _checks.tensor_inputs(inputs)
         b, device = xs[0].shape[0], xs[0].device
-        masks = _feature_masks(feature_mask, xs)  # (B, M)
-        given = _checks.per_input(baselines, xs, "baselines")
-        bases = tuple(
-            _baseline(v, x, f"baselines[{i}]")
-            for i, (v, x) in enumerate(zip(given, xs, strict=True))
-        )
+        masks = _checks.feature_ids(feature_mask, xs)  # (B, M)
+        bases = _checks.baseline_tensors(baselines, xs)
         n_features = masks.amax(1) + 1
         if k is None:
             k = int(n_features.max())  # the one host sync: the padded feature count
         elif self.validate and bool((n_features > k).any()):
             raise ValueError(f"masks must have K >= {n_features.tolist()} features; got K={k}")
-        flat_x = torch.cat([x.reshape(b, -1).double() for x in xs], 1)
-        flat_b = torch.cat([v.reshape(b, -1).double() for v in bases], 1)
+        # the kernel's weights are constants of the fit, as the samples are: no graph
+        flat_x = torch.cat([x.detach().reshape(b, -1).double() for x in xs], 1)
+        flat_b = torch.cat([v.detach().reshape(b, -1).double() for v in bases], 1)
         terms = torch.stack([flat_x * flat_x, flat_x * flat_b, flat_b * flat_b], -1)
         sums = terms.new_zeros(b, k, 3).scatter_add_(1, masks[..., None].expand(-1, -1, 3), terms)
         args = additional_forward_args
@@ -214,6 +219,16 @@ class Lime(Explainer):
             extra=tuple(_BATCHED if t else a for a, t in zip(extra, batched, strict=True)),
             as_tuple=as_tuple,
         )
+
+    def _given(self, features: Features, given: Any) -> Samples:
+        if not isinstance(given, tuple):
+            return super()._given(features, given)
+        masks, weights = given
+        masks = _checks.masks(masks, len(features), features.device, features.k)
+        if isinstance(weights, Tensor):
+            weights = weights.to(device=masks.device)
+        weights = _checks.sample_weights(weights, masks, "weights", self.validate)
+        return Samples(masks, masks, weights=weights)
 
     def _weigh(self, features: Features, X: Tensor) -> Tensor:
         if self.kernel == "shapley" or not self.distance.startswith("input_"):
@@ -239,15 +254,35 @@ class Lime(Explainer):
         owner = torch.arange(b, device=masks.device).repeat_interleave(per)
         flat = masks[:, 1:].reshape(b * per, -1)
 
-        def compose_rows(start: int, stop: int) -> tuple[Tensor, ...]:
+        def by_row(start: int, stop: int) -> tuple[Tensor, ...]:
+            """Many small examples in the chunk: every row gathers its own ids and input."""
             example = owner[start:stop]
             keep = flat[start:stop].gather(1, f.feature_mask.index_select(0, example))
-            parts = keep.split(sizes, 1)
-            composed = tuple(
-                torch.where(k.view(-1, *x.shape[1:]), x.index_select(0, example),
+            return tuple(
+                torch.where(k.view(len(example), *x.shape[1:]), x.index_select(0, example),
                             base.index_select(0, example))
-                for k, x, base in zip(parts, xs, f.baselines, strict=True)
+                for k, x, base in zip(keep.split(sizes, 1), xs, f.baselines, strict=True)
             )  # fmt: skip
+
+        def by_example(first: int, last: int, start: int, stop: int) -> tuple[Tensor, ...]:
+            """A few large examples: each composed from its own input by broadcasting."""
+            pieces: list[list[Tensor]] = [[] for _ in xs]
+            for e in range(first, last + 1):  # a handful of examples, not samples
+                lo, hi = max(start - e * per, 0), min(stop - e * per, per)
+                ids = f.feature_mask[e].expand(hi - lo, -1)  # a view: no (rows, M) index
+                keep = masks[e, 1 + lo : 1 + hi].gather(1, ids)
+                for i, part in enumerate(keep.split(sizes, 1)):
+                    shape = (hi - lo, *xs[i].shape[1:])
+                    pieces[i].append(torch.where(part.view(shape), xs[i][e], f.baselines[i][e]))
+            return tuple(p[0] if len(p) == 1 else torch.cat(p) for p in pieces)
+
+        def compose_rows(start: int, stop: int) -> tuple[Tensor, ...]:
+            first, last = start // per, (stop - 1) // per  # rows are example-major
+            if last - first < 8:
+                composed = by_example(first, last, start, stop)
+            else:
+                composed = by_row(start, stop)
+            example = owner[start:stop]
             return (*composed, *(t.index_select(0, example) for t in extra))
 
         return compose_rows
@@ -297,32 +332,3 @@ class KernelShap(Lime):
     def __init__(self, model: Callable[..., Any], **settings: Any) -> None:
         settings.setdefault("kernel", "shapley")
         super().__init__(model, **settings)
-
-
-def _feature_masks(feature_mask: Any, xs: tuple[Tensor, ...]) -> Tensor:
-    """(B, M) int64 ids of every scalar of the inputs, flattened and concatenated."""
-    b = xs[0].shape[0]
-    if feature_mask is None:  # every scalar its own feature
-        m = sum(x[0].numel() for x in xs)
-        return torch.arange(m, device=xs[0].device).expand(b, m)
-    flat = []
-    given = _checks.per_input(feature_mask, xs, "feature_mask")
-    for i, (mask, x) in enumerate(zip(given, xs, strict=True)):
-        if not isinstance(mask, Tensor) or mask.is_floating_point() or mask.dtype == torch.bool:
-            got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
-            raise TypeError(f"feature_mask[{i}] must be an integer tensor of ids; got {got}")
-        flat.append(_checks.broadcast_to_input(mask, x, f"feature_mask[{i}]").reshape(b, -1))
-    ids = torch.cat(flat, 1).long()
-    if bool((ids < 0).any()):
-        raise ValueError("feature_mask ids must be >= 0 (features 0..K-1)")
-    return ids
-
-
-def _baseline(value: Any, x: Tensor, name: str) -> Tensor:
-    if value is None:
-        return torch.zeros_like(x)
-    if isinstance(value, (int, float, bool)):
-        return torch.full_like(x, value)
-    if isinstance(value, Tensor):
-        return _checks.broadcast_to_input(value.to(x.dtype), x, name)
-    raise TypeError(f"{name} must be None, a number or a tensor; got {type(value).__name__}")

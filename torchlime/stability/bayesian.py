@@ -23,7 +23,7 @@ def bayesian_ridge(
     """Bayesian ridge (BayLIME) with sample weights, on a regression or on an explanation.
 
     ``bayesian_ridge(exp)`` refits the samples an explanation kept (``keep_samples=True``),
-    with its weights and its selected features, for any explainer;
+    with its weights and its selected features, for any explainer but KernelSHAP;
     ``bayesian_ridge(X, y, weight)`` is :func:`torchlime.functional.bayesian_ridge`.
 
     Args:
@@ -47,6 +47,13 @@ def bayesian_ridge(
     if isinstance(X, Explanation):
         if y is not None or weight is not None:
             raise ValueError("bayesian_ridge(exp) takes its scores and weights from exp")
+        if X.config.get("kernel") == "shapley":
+            raise ValueError(
+                "bayesian_ridge(exp): a KernelSHAP explanation is fitted under the efficiency "
+                "constraint, and the Shapley kernel's weights are relative (they sum to less "
+                "than its parameters, so the evidence is degenerate); use "
+                "stability.stability_report(exp) for its uncertainty"
+            )
         X_, y, weight = samples_of(X, "bayesian_ridge")
         kwargs.setdefault("feature_mask", X.selected)
         return _fit(X_, y, weight, **kwargs)

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from torchlime.functional.fit import refit
-from torchlime.functional.kernels import kernel_weights
+from torchlime.functional.kernels import DISTANCES, kernel_weights
 from torchlime.functional.surrogate import RidgeFit
 from torchlime.stability._recipe import recipe_alpha, recipe_surrogate, samples_of
 
@@ -71,16 +71,22 @@ def kernel_width_sweep(
         )
     if config.get("kernel") == "shapley":
         raise ValueError("kernel_width_sweep: the Shapley kernel has no width to sweep")
+    if str(config.get("kernel")).startswith("callable:"):
+        raise ValueError(f"kernel_width_sweep: a user's kernel ({config['kernel']}) has no width")
     widths = [float(w) for w in kernel_widths]
     if not widths:
         raise ValueError("kernel_widths must hold at least one width")
     distance = config.get("distance", "cosine")
     scale = float(config.get("distance_scale", 1.0))
-    live = (weights > 0).to(torch.float64)
-    stacked = torch.stack(
-        [
-            kernel_weights(X, exp.n_features, w, distance=distance, distance_scale=scale) * live
-            for w in widths
-        ]
-    )
+    live = (weights > 0).to(torch.float64)  # padding rows, and row 0 when it was not fitted
+    if distance in DISTANCES:
+        stacked = torch.stack(
+            [
+                kernel_weights(X, exp.n_features, w, distance=distance, distance_scale=scale) * live
+                for w in widths
+            ]
+        )
+    else:  # a distance on the inputs (not kept): exp(-d² / 2w²) = w0's weights ** (w0 / w)²
+        w0 = float(config["kernel_width"])
+        stacked = torch.stack([weights.double() ** ((w0 / w) ** 2) * live for w in widths])
     return refit(X, scores, stacked, exp.selected, surrogate=surrogate, alpha=alpha)
