@@ -3,9 +3,10 @@
 Layers, bottom to top: ``functional`` and ``segmentation`` (with the utility modules
 ``_checks``, ``_random``, ``_version``, ``types``); the engine (``_engine``,
 ``_explainer``, ``_adaptive``) and ``explanation``; the front-ends (``image``, ``tabular``,
-``text``); the analysis (``stability``, ``metrics``, ``dataset``); ``plot`` and the
-package face. A module imports only from its own layer or below; nothing but the package
-face imports a front-end; no private name (``_x``) is imported from another module.
+``text``, ``tensor``); the analysis (``stability``, ``metrics``, ``dataset``); ``plot`` and
+the faces (the package, and ``captum``, captum's call on the front-ends). A module imports
+only from its own layer or below; nothing but a face imports a front-end; no private name
+(``_x``) is imported from another module.
 """
 
 import ast
@@ -13,7 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).parents[1] / "torchlime"
 UTILITY = {"_checks", "_random", "_version", "types"}
-FRONT_ENDS = {"image", "tabular", "text"}
+FRONT_ENDS = {"image", "tabular", "text", "tensor"}
+FACES = {"torchlime", "torchlime.captum"}
 LAYERS = {
     "utility": 0,
     "functional": 0,
@@ -72,8 +74,8 @@ def test_imports_go_down_the_layers():
         mine = _layer(module)
         for imported, _ in _imports(path):
             theirs = _layer(imported)
-            if module == "torchlime" or imported.startswith(module + "."):
-                continue  # the package face; a package's own submodules
+            if module in FACES or imported.startswith(module + "."):
+                continue  # a face; a package's own submodules
             if LAYERS[theirs] > LAYERS[mine]:
                 wrong.append(f"{module} ({mine}) imports {imported} ({theirs})")
             if theirs == "front-end" and imported.split(".")[1] != module.split(".")[1]:
