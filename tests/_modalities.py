@@ -1,9 +1,11 @@
 """One small, real explanation problem per kind of explanation, for tests that run on all.
 
 A :class:`Case` builds its explainer with any settings, holds the inputs (and the call's
-other inputs), and explains them. The four kinds: images over superpixels, tables with
-every column discretized (binary features), tables with continuous columns (float
-features), and token sequences with padding (ragged feature counts).
+other inputs), and explains them. The kinds: images over superpixels, tables with every
+column discretized (binary features), tables with continuous columns (float features),
+token sequences with padding (ragged feature counts), and tuples of tensors with a
+feature mask, explained with lime's settings, captum's (Lasso, an input-space kernel,
+the original out of the fit) and as KernelSHAP.
 """
 
 from __future__ import annotations
@@ -16,9 +18,19 @@ import torch
 from _helpers import PatchMLP
 from torch import nn
 
-from torchlime import Grid, Lime, LimeImage, LimeTabular, LimeText
+from torchlime import Grid, KernelShap, Lime, LimeImage, LimeTabular, LimeText
 
-KINDS = ("image", "tabular_discretized", "tabular_continuous", "text", "tensor")
+KINDS = (
+    "image",
+    "tabular_discretized",
+    "tabular_continuous",
+    "text",
+    "tensor",
+    "tensor_captum",
+    "kernel_shap",
+)
+LIME_KINDS = KINDS[:5]
+"""The kinds with lime's recipe (kernel, ridge, any sampler and selection)."""
 
 
 @dataclass
@@ -150,7 +162,15 @@ class PairMLP(nn.Module):
         return scale * self.net(torch.cat([a.flatten(1), b], 1))
 
 
-def tensor_case() -> Case:
+CAPTUM = {"surrogate": "lasso", "alpha": 0.01, "distance": "input_cosine", "kernel_width": 1.0,
+          "fit_original": False}  # fmt: skip
+"""captum's Lime: Lasso, its cosine kernel on the inputs, the original out of the fit."""
+
+SHAPLEY_FIXED = ("alpha", "feature_selection", "max_features", "surrogate")
+"""Settings KernelSHAP fixes itself: a case passes them to the others, not to it."""
+
+
+def tensor_case(kind: str = "tensor") -> Case:
     g = torch.Generator().manual_seed(2)
     a, b = torch.rand(3, 2, 6, generator=g), torch.rand(3, 3, generator=g)
     # features: a's columns (both rows of one column together), ids 0..5, broadcast over
@@ -159,12 +179,20 @@ def tensor_case() -> Case:
     mask_b = torch.tensor([[0, 3, 6]])
     model = PairMLP()
     kwargs = {"feature_mask": (mask_a, mask_b), "additional_forward_args": (2.0,)}
-    return Case(
-        "tensor",
-        lambda **s: Lime(model, **{"n_samples": 300, "output": "softmax", **s}),
-        (a, b),
-        kwargs,
-    )
+
+    def build(**settings: Any) -> Any:
+        settings = {"n_samples": 300, "output": "softmax", **settings}
+        if kind == "tensor_captum":  # a case's alpha on lasso's scale (its coefficients live)
+            alpha = 0.002 * settings.pop("alpha", 1.0)
+            settings["output"] = "identity"  # captum explains the outputs as they are
+            return Lime(model, **{**CAPTUM, **settings, "alpha": alpha})
+        if kind == "kernel_shap":
+            return KernelShap(
+                model, **{k: v for k, v in settings.items() if k not in SHAPLEY_FIXED}
+            )
+        return Lime(model, **settings)
+
+    return Case(kind, build, (a, b), kwargs)
 
 
 def explained(case: Case, alpha: float = 1.0, **settings: Any) -> tuple[Any, Any]:
@@ -180,6 +208,6 @@ def case(kind: str) -> Case:
         return image_case()
     if kind == "text":
         return text_case()
-    if kind == "tensor":
-        return tensor_case()
+    if kind.startswith("tensor") or kind == "kernel_shap":
+        return tensor_case(kind)
     return tabular_case("quartile" if kind == "tabular_discretized" else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _modalities import KINDS, Case, case
+from _modalities import KINDS, LIME_KINDS, Case, case
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,7 +46,15 @@ def dtype(request: pytest.FixtureRequest) -> torch.dtype:
 
 @pytest.fixture(params=KINDS)
 def modality(request: pytest.FixtureRequest) -> Case:
-    """Each kind of explanation: image, tabular (discretized, continuous), text."""
+    """Each kind of explanation: image, tabular (discretized, continuous), text, tensors (with
+    lime's recipe, captum's, and KernelSHAP's)."""
+    return case(request.param)
+
+
+@pytest.fixture(params=LIME_KINDS)
+def lime_modality(request: pytest.FixtureRequest) -> Case:
+    """Each modality with lime's recipe (its kernel, ridge, every setting free): for tests of
+    the settings themselves, which captum's recipe and KernelSHAP fix."""
     return case(request.param)
 
 

@@ -183,11 +183,11 @@ def test_explain_dataset_and_load_shards_on_every_explainer(modality, tmp_path):
             {"input_ids": modality.inputs[i, :m], "attention_mask": torch.ones(m, dtype=torch.long)}
             for i, m in enumerate(lengths)
         ]
-    elif modality.kind == "tensor":  # several inputs per item, and the call's keywords
+    elif isinstance(modality.inputs, tuple):  # several inputs per item, the call's keywords
         items = [tuple(x[i] for x in modality.inputs) for i in range(n)]
     else:
         items = [modality.inputs[i] for i in range(n)]
-    tensor = modality.kind == "tensor"
+    tensor = isinstance(modality.inputs, tuple)
     kw = {"transform": lambda item: item, **modality.kwargs} if tensor else {}
     index = explain_dataset(explainer, items, tmp_path, shard_size=1, seed=3, **kw)
     loaded = load_shards(index)

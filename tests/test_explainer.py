@@ -12,7 +12,7 @@ import torch
 from _helpers import assert_close
 
 from torchlime import Explanation
-from torchlime.functional import fit_surrogate, kernel_weights
+from torchlime.functional import fit_surrogate, kernel_weights, shapley_kernel
 
 RECIPE_KEYS = {
     "explainer", "n_samples", "sampler", "design", "share_samples", "kernel", "kernel_width",
@@ -32,29 +32,54 @@ def test_shapes_dtypes_and_recipe(modality):
         assert getattr(exp, name).shape == (b, t), name
     assert exp.n_features.shape == (b,) and int(exp.n_features.max()) == k
     assert exp.masks.shape[::2] == (b, k) and exp.scores.shape == (b, exp.masks.shape[1], t)
-    assert exp.n_samples.tolist() == [explainer.n_samples] * b
-    assert exp.seed.tolist() == [7] * b
     config = dict(exp.config)
+    exact = config["design"] == "exact"  # KernelSHAP: every coalition, when fewer than N
+    n = 2 ** int(exp.n_features.max()) if exact else explainer.n_samples
+    assert exp.n_samples.tolist() == [n] * b
+    assert exp.seed.tolist() == [7] * b
     assert set(config) >= RECIPE_KEYS
     assert config["explainer"] == type(explainer).__name__
-    assert config["alpha"] == 3.0 and config["seed"] == 7
+    assert config["alpha"] == explainer.alpha and config["seed"] == 7
     assert config["kernel_width"] == explainer.kernel_width
     assert config["n_samples"] == explainer.n_samples
     # every recipe value is plain (it is saved with weights_only)
     assert all(v is None or isinstance(v, (str, int, float, bool, list)) for v in config.values())
-    # the recipe's kernel gives the kept weights bit for bit
-    w = kernel_weights(
-        exp.masks, exp.n_features, config["kernel_width"], distance=config["distance"],
-        distance_scale=config["distance_scale"],
-    )  # fmt: skip
-    assert torch.equal(w, exp.weights)
+    # the recipe's kernel gives the kept weights bit for bit (row 0 out if not fitted)
+    if config["kernel"] == "shapley":
+        w = shapley_kernel(exp.masks, exp.n_features, enumerated=exact)
+    elif config["distance"].startswith("input_"):  # on the inputs, not kept: rebuilt by hand
+        w = _input_cosine_weights(modality, exp, config["kernel_width"])
+    else:
+        w = kernel_weights(
+            exp.masks, exp.n_features, config["kernel_width"], distance=config["distance"],
+            distance_scale=config["distance_scale"],
+        )  # fmt: skip
+    if not config["fit_original"]:
+        w[:, 0] = 0
+    if config["distance"].startswith("input_"):
+        assert_close(w, exp.weights, rtol=1e-12, atol=0)
+    else:
+        assert torch.equal(w, exp.weights)
     # and the recipe's surrogate gives the coefficients
     fit = fit_surrogate(
         exp.masks, exp.scores, exp.weights, exp.n_features, alpha=config["alpha"],
         feature_selection=config["feature_selection"], max_features=config["max_features"],
+        surrogate=config["surrogate"],
     )  # fmt: skip
     assert_close(fit.coef, exp.coef, rtol=1e-6, atol=1e-7)
     assert torch.equal(fit.selected, exp.selected)
+
+
+def _input_cosine_weights(case, exp, width):
+    """captum's kernel by hand: exp(-d²/2w²), d the cosine distance between the flattened
+    inputs and each perturbed input (its hidden features at the baseline, 0)."""
+    (a, b), (mask_a, mask_b) = case.inputs, case.kwargs["feature_mask"]
+    ids = torch.cat([mask_a.expand_as(a).flatten(1), mask_b.expand_as(b).flatten(1)], 1)
+    x = torch.cat([a.flatten(1), b.flatten(1)], 1).double()  # (B, M)
+    keep = exp.masks.gather(2, ids[:, None, :].expand(-1, exp.masks.shape[1], -1))  # (B, N, M)
+    perturbed = torch.where(keep, x[:, None], 0.0)
+    cos = torch.nn.functional.cosine_similarity(perturbed, x[:, None].expand_as(perturbed), -1)
+    return torch.exp(-((1 - cos) ** 2) / (2 * width**2))
 
 
 def test_recipe_survives_slicing_concat_and_save(modality, tmp_path):
@@ -76,8 +101,9 @@ def test_recipe_survives_slicing_concat_and_save(modality, tmp_path):
         a, b = getattr(exp, name), getattr(back, name)
         assert (a is None) == (b is None), name
         assert a is None or torch.equal(a, b), name
-    changed = modality.explainer(n_samples=60, alpha=2.0)
-    with pytest.raises(ValueError, match="alpha"):
+    setting = "kernel_width" if modality.kind == "kernel_shap" else "alpha"  # SHAP fixes alpha
+    changed = modality.explainer(n_samples=60, **{setting: 2.0})
+    with pytest.raises(ValueError, match=setting):
         type(exp).concat([exp, modality.explain(changed, generator=3)])
 
 
@@ -147,9 +173,9 @@ def test_batch_size_does_not_change_the_explanation(modality):
     assert_close(a.coef, b.coef, rtol=1e-5, atol=1e-6)
 
 
-def test_adaptive_sampling_on_every_explainer(modality):
-    explainer = modality.explainer(n_samples="auto", max_samples=200, top_k=2)
-    exp = modality.explain(explainer, generator=0, keep_samples=True)
+def test_adaptive_sampling_on_every_explainer(lime_modality):
+    explainer = lime_modality.explainer(n_samples="auto", max_samples=200, top_k=2)
+    exp = lime_modality.explain(explainer, generator=0, keep_samples=True)
     assert exp.resolved.shape == exp.target.shape and exp.resolved.dtype == torch.bool
     assert ((exp.n_samples >= 51) & (exp.n_samples <= 200)).all()
     used = (exp.weights > 0).sum(-1)
@@ -170,34 +196,34 @@ def test_shared_samples_give_every_example_the_same_random_numbers(modality):
     assert torch.equal(exp.masks[0], exp.masks[1])
 
 
-def test_bad_settings_name_the_argument(modality):
+def test_bad_settings_name_the_argument(lime_modality):
     with pytest.raises(ValueError, match="n_samples"):
-        modality.explainer(n_samples=1)
+        lime_modality.explainer(n_samples=1)
     with pytest.raises(ValueError, match="kernel_width"):
-        modality.explainer(kernel_width=-1.0)
+        lime_modality.explainer(kernel_width=-1.0)
     with pytest.raises(ValueError, match="alpha"):
-        modality.explainer(alpha=float("nan"))
+        lime_modality.explainer(alpha=float("nan"))
     with pytest.raises(ValueError, match="sampler"):
-        modality.explainer(sampler="sobol")
+        lime_modality.explainer(sampler="sobol")
     with pytest.raises(ValueError, match="share_samples"):
-        modality.explainer(n_samples="auto", share_samples=True)
+        lime_modality.explainer(n_samples="auto", share_samples=True)
     with pytest.raises(ValueError, match="repeats"):
-        modality.explain(modality.explainer(), repeats=0)
+        lime_modality.explain(lime_modality.explainer(), repeats=0)
     with pytest.raises(ValueError, match="share_samples"):
-        modality.explain(modality.explainer(share_samples=True), repeats=2)
-    explainer = modality.explainer(n_samples=20)
+        lime_modality.explain(lime_modality.explainer(share_samples=True), repeats=2)
+    explainer = lime_modality.explainer(n_samples=20)
     assert type(explainer).__name__ in repr(explainer) and "alpha=1.0" in repr(explainer)
 
 
 @pytest.mark.parametrize("surrogate", ["lasso", "ols", "bayesian"])
-def test_every_surrogate_on_every_explainer_with_its_recipe(modality, surrogate):
+def test_every_surrogate_on_every_explainer_with_its_recipe(lime_modality, surrogate):
     from sklearn.linear_model import BayesianRidge, Lasso, LinearRegression
 
     from torchlime import stability
 
     alpha = 0.001 if surrogate == "lasso" else 1.0
-    explainer = modality.explainer(n_samples=150, surrogate=surrogate, alpha=alpha)
-    exp = modality.explain(explainer, keep_samples=True, generator=0)
+    explainer = lime_modality.explainer(n_samples=150, surrogate=surrogate, alpha=alpha)
+    exp = lime_modality.explain(explainer, keep_samples=True, generator=0)
     assert exp.config["surrogate"] == surrogate
     k = int(exp.n_features[0])
     ref = {
@@ -218,15 +244,15 @@ def test_every_surrogate_on_every_explainer_with_its_recipe(modality, surrogate)
     assert_close(sweep.coef[0], exp.coef, rtol=1e-5, atol=1e-6 * exp.coef.abs().max().item())
 
 
-def test_kernel_shap_on_every_explainer(modality):
+def test_kernel_shap_on_every_explainer(lime_modality):
     from torchlime import stability
 
-    if modality.kind == "tabular_continuous":  # coalitions need columns that can be "off"
+    if lime_modality.kind == "tabular_continuous":  # coalitions need columns that can be "off"
         with pytest.raises(ValueError, match="discretized or categorical"):
-            modality.explainer(kernel="shapley")
+            lime_modality.explainer(kernel="shapley")
         return
-    explainer = modality.explainer(n_samples=300, kernel="shapley")
-    exp = modality.explain(explainer, keep_samples=True, generator=0)
+    explainer = lime_modality.explainer(n_samples=300, kernel="shapley")
+    exp = lime_modality.explain(explainer, keep_samples=True, generator=0)
     config = exp.config
     assert config["kernel"] == "shapley" and config["surrogate"] == "shapley"
     # efficiency, exactly: the attributions sum to f(x) - f(empty), the intercept is f(empty)

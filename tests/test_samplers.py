@@ -30,26 +30,26 @@ def _custom(batch, n_samples, n_features, *, generator=None, device=None):
 
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
-def test_every_sampler_runs_on_every_explainer(modality, sampler):
+def test_every_sampler_runs_on_every_explainer(lime_modality, sampler):
     name = _custom if sampler == "custom" else sampler
-    if modality.kind == "tabular_continuous" and sampler in ("bernoulli", "custom"):
+    if lime_modality.kind == "tabular_continuous" and sampler in ("bernoulli", "custom"):
         with pytest.raises(ValueError, match="discretized or categorical"):
-            modality.explainer(n_samples=81, sampler=name)
+            lime_modality.explainer(n_samples=81, sampler=name)
         return
-    explainer = modality.explainer(n_samples=81, sampler=name)
-    exp = modality.explain(explainer, generator=0, keep_samples=True)
+    explainer = lime_modality.explainer(n_samples=81, sampler=name)
+    exp = lime_modality.explain(explainer, generator=0, keep_samples=True)
     assert torch.isfinite(exp.coef).all()
     assert exp.masks[:, 0].bool().all() if exp.masks.dtype == torch.bool else True
     expected = {"paired": "paired", "stratified": "stratified"}.get(sampler, "iid")
-    if modality.kind.startswith("tabular") and sampler == "stratified":
+    if lime_modality.kind.startswith("tabular") and sampler == "stratified":
         expected = "iid"  # a Latin hypercube stratifies columns, not kept counts
     assert exp.config["design"] == expected
     if sampler == "binomial":
         assert exp.config["kernel"] == "folded" and (exp.weights == 1).all()
     else:
         assert (exp.weights < 1).any()
-    auto = modality.explainer(n_samples="auto", max_samples=150, sampler=name)
-    assert modality.explain(auto, generator=1).resolved is not None
+    auto = lime_modality.explainer(n_samples="auto", max_samples=150, sampler=name)
+    assert lime_modality.explain(auto, generator=1).resolved is not None
 
 
 # --------------------------------------------------------------------------- images

@@ -80,13 +80,14 @@ def test_explanation_auc_where_it_applies(modality, kind):
             baseline="mean",
         )  # fmt: skip
         assert_close(auc, ref, rtol=1e-5, atol=1e-6)
-    elif modality.kind == "tensor":  # features set to their baseline by hand
-        assert_close(auc, _tensor_auc(explainer.model, modality, exp, kind), rtol=1e-5, atol=1e-6)
+    elif modality.kind in ("tensor", "tensor_captum", "kernel_shap"):  # baselines by hand
+        ref = _tensor_auc(explainer.model, modality, exp, kind, explainer.output == "softmax")
+        assert_close(auc, ref, rtol=1e-5, atol=1e-6)
     else:  # words removed by hand, the model called directly
         assert_close(auc, _text_auc(explainer.model, modality, exp, kind), rtol=1e-5, atol=1e-6)
 
 
-def _tensor_auc(model, modality, exp, kind):
+def _tensor_auc(model, modality, exp, kind, softmax):
     (a, b), masks = modality.inputs, modality.kwargs["feature_mask"]
     scale = modality.kwargs["additional_forward_args"][0]
     out = torch.zeros(exp.target.shape, dtype=torch.float64)
@@ -99,7 +100,9 @@ def _tensor_auc(model, modality, exp, kind):
             pa = torch.where(torch.isin(masks[0][0], gone), 0.0, a[i])[None]
             pb = torch.where(torch.isin(masks[1][0], gone), 0.0, b[i])[None]
             with torch.no_grad():
-                curve.append(model(pa, pb, scale).softmax(-1)[0, exp.target[i, t]].item())
+                out_it = model(pa, pb, scale)
+                out_it = out_it.softmax(-1) if softmax else out_it
+                curve.append(out_it[0, exp.target[i, t]].item())
         y = np.array(curve)
         out[i, t] = (y[1:] + y[:-1]).sum() / 2 / k
     return out

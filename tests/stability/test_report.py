@@ -137,7 +137,10 @@ def test_stability_report_refits_with_the_recipe(modality, alpha):
     assert report.tie.shape == exp.target.shape and report.tie.dtype == torch.bool
     assert ((report.jaccard >= 0) & (report.jaccard <= 1)).all()
     assert (report.coef_std[~exp.selected] == 0).all()
-    assert (report.coef_std[exp.selected] > 0).all()
+    if exp.config["design"] == "exact":  # every coalition: the Shapley values, no noise
+        assert (report.coef_std == 0).all()
+        return
+    assert (report.coef_std[exp.selected & (exp.coef != 0)] > 0).all()  # lasso zeroes some
     # the recipe's penalty is what reproduces the coefficients: another one does not
     other = stability.stability_report(exp, k=2, n_boot=2, alpha=10 * alpha + 5, generator=1)
     assert (other.coef - exp.coef).abs().max() > 1e-3 * exp.coef.abs().max()
