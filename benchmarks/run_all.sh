@@ -24,6 +24,10 @@ python bench_memory.py --device "$dev" --json "$out/memory.json" 2>&1 | tail -n 
 step bench_tabular
 python bench_tabular.py --device "$dev" --json "$out/tabular.json" 2>&1 | tail -n 8
 [ -f bench_text.py ] && { step bench_text; python bench_text.py --device "$dev" 2>&1 | tail -n 8; }
+if python -c "import captum" 2>/dev/null; then
+  step bench_captum
+  python bench_captum.py --device "$dev" --json "$out/captum.json" 2>&1 | tail -n 30
+fi
 if [ "$mode" != quick ] && [ -f bench_stability.py ]; then
   step bench_stability
   python bench_stability.py --device "$dev" --json "$out/stability.json" 2>&1 | tail -n 40

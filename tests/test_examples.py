@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -80,7 +81,7 @@ def test_text(tmp_path):
 
 def test_readme_quickstart_runs(tmp_path, monkeypatch):
     readme = (EXAMPLES.parent / "README.md").read_text()
-    quickstart, recipe = re.findall(r"```python\n(.*?)```", readme, re.S)
+    quickstart, recipe, captum = re.findall(r"```python\n(.*?)```", readme, re.S)
     monkeypatch.chdir(tmp_path)
     namespace = {}
     exec(compile(quickstart, "README.md", "exec"), namespace)
@@ -90,6 +91,14 @@ def test_readme_quickstart_runs(tmp_path, monkeypatch):
     assert (tmp_path / "explanations.pt").exists()
     exec(compile(recipe, "README.md", "exec"), namespace)  # the tools read the recipe
     assert namespace["exp"].config["alpha"] == 1.0 and namespace["exp"].masks is not None
+    exec(compile(captum, "README.md", "exec"), namespace)  # captum's call, one import changed
+    assert namespace["attr"].shape == namespace["shap"].shape == (4, 3, 64, 64)
+    # KernelSHAP's efficiency: the attributions of the 64 patches sum to f(x) - f(0)
+    model, x = namespace["model"], namespace["x"]
+    with torch.no_grad():
+        gap = model(x)[:, 3] - model(torch.zeros_like(x[:1]))[:, 3]
+    per_patch = namespace["shap"][:, 0, ::8, ::8].sum((1, 2))
+    assert torch.allclose(per_patch, gap, rtol=1e-4, atol=1e-5)
 
 
 def test_evaluation(tmp_path):
@@ -98,3 +107,11 @@ def test_evaluation(tmp_path):
     numbers = re.search(r"deletion AUC ([\d.]+) \(random order ([\d.]+)", stdout)
     deletion, random_order = map(float, numbers.groups())
     assert 0 <= deletion <= 1 and 0 <= random_order <= 1
+
+
+def test_from_captum_prints_both_libraries_side_by_side(tmp_path):
+    pytest.importorskip("captum")
+    stdout = _run("from_captum.py", "--n-samples", "40", tmp_path=tmp_path)
+    for cls in ("Lime", "KernelShap"):
+        assert f"{cls}: torchlime.captum" in stdout and "attributions (8, 3, 32, 32)" in stdout
+    assert stdout.count("x slower") == 2 and stdout.count("largest difference from captum") == 2
