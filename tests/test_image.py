@@ -314,6 +314,9 @@ def test_rejects_bad_input():
     with pytest.raises(ValueError, match="masks must be"):
         explainer(x, masks=torch.ones(1, 10, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"\(n, O\)"):
+        LimeImage(lambda t: t.mean(1), n_samples=10, progress=False)(x)
+    # one score per image, shape (n,), is one output; a softmax of it would be constant
+    with pytest.raises(ValueError, match=r"one score per input, shape \(n,\)"):
         LimeImage(lambda t: t.mean((1, 2, 3)), n_samples=10, progress=False)(x)
 
     def nan_model(t):

@@ -401,7 +401,7 @@ def test_rejects_bad_input():
     with pytest.raises(ValueError, match=r"use x\[None\]"):
         explainer(x[0])
     with pytest.raises(TypeError, match="floating-point"):
-        explainer(x.long())
+        explainer(torch.complex(x, x))
     bad = x.clone()
     bad[1, 3] = float("nan")
     with pytest.raises(ValueError, match=r"NaN or inf values in rows \[1\]"):

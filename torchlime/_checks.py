@@ -9,7 +9,7 @@ import warnings
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = [
     "baseline_tensors",
@@ -18,11 +18,14 @@ __all__ = [
     "feature_mask",
     "images",
     "masks",
+    "names",
     "per_target_mask",
+    "plain",
     "rows",
     "sample_weights",
     "segments",
     "shapley_settings",
+    "short",
     "tokens",
     "word_ids",
 ]
@@ -348,3 +351,39 @@ def sample_weights(weights: Any, X: Tensor, name: str, check_values: bool = True
     if check_values and bool((weights < 0).any() | weights.isnan().any()):
         raise ValueError(f"{name}: expected weights >= 0 (no NaN)")
     return weights
+
+
+# --------------------------------------------------------------------------- recipe values
+
+
+def plain(value: Any) -> Any:
+    """A setting as the recipe records it: plain values as they are, others described."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)) and all(
+        v is None or isinstance(v, (str, int, float, list, tuple)) for v in value
+    ):
+        return [plain(v) for v in value]  # lists, and lists of lists (category names)
+    if isinstance(value, nn.Module):
+        return repr(value)
+    if isinstance(value, Tensor):
+        return f"tensor of shape {tuple(value.shape)}"
+    name = getattr(value, "__qualname__", None) or type(value).__name__
+    return f"callable:{name}" if callable(value) else repr(value)
+
+
+def names(name: str, names: Any) -> list[str] | None:
+    """Names given as any sequence (a list, a tuple, an array), as a list of strings."""
+    if names is None:
+        return None
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__len__"):
+        raise TypeError(f"{name} must be a sequence of names; got {type(names).__name__}")
+    return [str(n) for n in names]
+
+
+def short(value: Any) -> str:
+    """A recipe value for ``repr``: long lists (names) shortened."""
+    if isinstance(value, list) and len(value) > 6:
+        head = ", ".join(short(v) for v in value[:3])
+        return f"[{head}, ... ({len(value)} items)]"
+    return repr(value)

@@ -21,12 +21,14 @@ the same outputs.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -92,13 +94,17 @@ def normalise_target(
         raise ValueError(f"top_labels must be >= 1; got {top_labels}")
     if target is None:
         return None
-    if isinstance(target, bool):
+    if isinstance(target, bool) or type(target).__name__ == "bool_":
         raise TypeError(f"target must be an output index, not a bool; got {target!r}")
-    if isinstance(target, int):
-        return torch.full((batch, 1), target, dtype=torch.long)
+    if isinstance(target, numbers.Integral):  # int, numpy's integers
+        return torch.full((batch, 1), int(target), dtype=torch.long)
+    array_like = hasattr(target, "__array__") and not isinstance(target, Tensor)
+    if isinstance(target, list) or array_like:  # a list, a numpy array
+        target = torch.as_tensor(np.asarray(target))
     if not isinstance(target, Tensor):
         raise TypeError(
-            f"target must be None, an int or a (B,) / (B, T) tensor; got {type(target)}"
+            f"target must be None, an int, or (B,) / (B, T) indices (a tensor, array or "
+            f"list); got {type(target).__name__}"
         )
     if target.dtype.is_floating_point or target.dtype == torch.bool:
         raise TypeError(f"target must be an integer tensor; got dtype {target.dtype}")
@@ -365,6 +371,8 @@ def score_samples(
                 if start == 0 and hasattr(error, "add_note"):  # Python >= 3.11
                     error.add_note(f"(torchlime called the model on {_describe(inputs)})")
                 raise
+            if isinstance(raw, Tensor) and raw.ndim == 1:  # one score per input
+                raw = _one_score(raw, output)
             if validate and start == 0:
                 _warn_if_probabilities(raw, output)
             out = transform(raw)
@@ -454,6 +462,16 @@ def _concat(parts: list[Any]) -> Any:
     if isinstance(first, (tuple, list)):
         return type(first)(torch.cat(list(items)) for items in zip(*parts, strict=True))
     raise TypeError(f"cannot concatenate model inputs of type {type(first).__name__}")
+
+
+def _one_score(raw: Tensor, output: Output) -> Tensor:
+    """A model's (n,) scores as (n, 1); a softmax of one score would always be 1."""
+    if output in ("softmax", "log_softmax"):
+        raise ValueError(
+            f"the model returns one score per input, shape (n,), and output={output!r} of a "
+            "single score is constant: pass output='identity' (or 'sigmoid' for a logit)"
+        )
+    return raw[:, None]
 
 
 def _check_output(out: Any, n: int | None, n_outputs: int | None) -> None:

@@ -23,7 +23,7 @@ sampler's law (``law``), its largest chunk (``max_batch``) and its result (``exp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -110,6 +110,8 @@ class Explainer(nn.Module):
         max_samples: with ``n_samples="auto"``, the budget of samples per example.
         top_k: with ``n_samples="auto"``, the size of the top set whose boundary is tested.
         confidence: with ``n_samples="auto"``, the one-sided confidence of that test.
+        class_names: a name for each model output (lime's ``class_names``): explanations
+            and their views name targets with them (``exp.target_names()``).
         progress: progress bar on stderr (None: only on a terminal).
         eval_mode: borrow eval mode for the model during the call.
         validate: check inputs and outputs (host syncs at the boundary).
@@ -140,6 +142,7 @@ class Explainer(nn.Module):
         max_samples: int = 10_000,
         top_k: int = 5,
         confidence: float = 0.95,
+        class_names: Sequence[Any] | None = None,
         progress: bool | None = None,
         eval_mode: bool = True,
         validate: bool = True,
@@ -201,6 +204,7 @@ class Explainer(nn.Module):
         self.max_samples = max_samples
         self.top_k = top_k
         self.confidence = confidence
+        self.class_names = _checks.names("class_names", class_names)
         self.progress = progress
         self.eval_mode = eval_mode
         self.validate = validate
@@ -221,12 +225,12 @@ class Explainer(nn.Module):
         auto = self.n_samples == "auto"
         config: dict[str, Any] = {
             "explainer": type(self).__name__,
-            **{key: _plain(value) for key, value in self._settings().items()},
+            **{key: _checks.plain(value) for key, value in self._settings().items()},
             "n_samples": self.n_samples,
             "max_samples": self.max_samples if auto else None,
             "top_k": self.top_k if auto else None,
             "confidence": self.confidence if auto else None,
-            "sampler": _plain(self.sampler),
+            "sampler": _checks.plain(self.sampler),
             "design": design or self._design(),
             "share_samples": self.share_samples,
             "fit_original": self.fit_original,
@@ -234,11 +238,12 @@ class Explainer(nn.Module):
             "kernel_width": self.kernel_width,
             "distance": self.distance,
             "distance_scale": self.distance_scale,
-            "surrogate": _plain(self.surrogate),
+            "surrogate": _checks.plain(self.surrogate),
             "alpha": self.alpha,
             "feature_selection": self.feature_selection,
             "max_features": self.max_features,
-            "output": _plain(self.output),
+            "output": _checks.plain(self.output),
+            "class_names": self.class_names,
             "seed": seed,
             "torchlime": __version__,
             "torch": str(torch.__version__),
@@ -249,7 +254,7 @@ class Explainer(nn.Module):
         """The settings, as ``repr`` shows them."""
         skip = {"explainer", "seed", "torchlime", "torch", "distance", "distance_scale"}
         items = [(k, v) for k, v in self.recipe().items() if k not in skip and v is not None]
-        return ", ".join(f"{k}={v!r}" for k, v in items)
+        return ", ".join(f"{k}={_checks.short(v)}" for k, v in items)
 
     # ------------------------------------------------------------------ the loop
 
@@ -543,7 +548,7 @@ class Explainer(nn.Module):
 
     def _kernel_name(self) -> str:
         if callable(self.kernel):
-            return str(_plain(self.kernel))
+            return str(_checks.plain(self.kernel))
         if self.kernel == "shapley":
             return "shapley"
         return "folded" if self.sampler == "binomial" else "exponential"
@@ -563,20 +568,6 @@ def _take(inputs: Any, i: int, j: int) -> Any:
     if isinstance(inputs, tuple):
         return tuple(v[i:j] for v in inputs)
     return inputs[i:j]
-
-
-def _plain(value: Any) -> Any:
-    """A setting as the recipe records it: plain values as they are, others described."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) for v in value):
-        return list(value)
-    if isinstance(value, nn.Module):
-        return repr(value)
-    if isinstance(value, Tensor):
-        return f"tensor of shape {tuple(value.shape)}"
-    name = getattr(value, "__qualname__", None) or type(value).__name__
-    return f"callable:{name}" if callable(value) else repr(value)
 
 
 def _check_int(name: str, value: Any, low: int, expected: str) -> None:

@@ -15,12 +15,14 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from torchlime import _checks
 from torchlime._engine import Compose, runs
 from torchlime._explainer import Explainer, Features, Samples
+from torchlime._tables import Encoding, table_rows, training_table
 from torchlime.explanation import Explanation, TabularExplanation
 from torchlime.functional.kernels import euclidean_distance
 from torchlime.functional.tabular import (
@@ -153,9 +155,22 @@ class LimeTabular(Explainer):
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-        labels = None if training_labels is None else torch.as_tensor(training_labels)
+        labels = None if training_labels is None else torch.as_tensor(np.asarray(training_labels))
+        data, encoding = training_table(training_data)
+        if encoding is not None:  # a DataFrame: its names, its categorical columns
+            feature_names = encoding.columns if feature_names is None else feature_names
+            found = sorted(encoding.categories)
+            given = found if categorical_features is None else list(categorical_features)
+            if set(found) - set(given):
+                names = [encoding.columns[j] for j in sorted(set(found) - set(given))]
+                raise ValueError(
+                    f"columns {names} are not numbers (categories): they must be categorical"
+                )
+            categorical_features = given
+            named = {j: [str(c) for c in cats] for j, cats in encoding.categories.items()}
+            categorical_names = {**named, **dict(categorical_names or {})}
         stats = tabular_stats(
-            training_data,
+            data,
             categorical_features=list(categorical_features or ()),
             discretizer=discretizer,
             training_labels=labels,
@@ -195,7 +210,11 @@ class LimeTabular(Explainer):
         for name, value in stats._asdict().items():
             self.register_buffer(name, value)
         self.feature_names = [str(n) for n in names]
-        self.categorical_names = {int(k): list(v) for k, v in (categorical_names or {}).items()}
+        self.categorical_names = {
+            int(k): [str(c) for c in v] for k, v in (categorical_names or {}).items()
+        }
+        self.encoding: Encoding | None = encoding  # a DataFrame's columns and categories
+        self.training_dtype = data.dtype if data.is_floating_point() else None
         self.discretizer = discretizer
         self.sample_around_instance = sample_around_instance
         self.mode = mode
@@ -262,6 +281,11 @@ class LimeTabular(Explainer):
     # ------------------------------------------------------------------ hooks
 
     def _features(self, x: Any, *, k: int | None = None) -> Features:  # type: ignore[override]
+        x = table_rows(x, self.encoding, self.mean.shape[0])
+        if isinstance(x, Tensor) and not x.is_complex():  # rows as the model takes them
+            own = x.dtype if x.is_floating_point() else torch.float64
+            dtype = _model_dtype(self.model) or self.training_dtype or own
+            x = x.to(device=self.mean.device, dtype=dtype)
         x = _checks.rows(x, self.stats, validate=self.validate)
         b, d = x.shape
         n = torch.full((b,), d, dtype=torch.long, device=x.device)
@@ -357,12 +381,15 @@ class LimeTabular(Explainer):
         }
 
     def _settings(self) -> dict[str, Any]:
+        d = self.mean.shape[0]
         return {
-            "n_columns": self.mean.shape[0],
+            "n_columns": d,
             "discretizer": self.discretizer,
             "categorical": self.categorical.nonzero().flatten().tolist(),
             "mode": self.mode,
             "sample_around_instance": self.sample_around_instance,
+            "feature_names": list(self.feature_names),
+            "categorical_names": [self.categorical_names.get(j, []) for j in range(d)],
         }
 
     def _design(self) -> str:
@@ -371,3 +398,12 @@ class LimeTabular(Explainer):
 
     def _replay_kwargs(self, exp: Explanation) -> dict[str, Any]:
         return {"samples": cast(TabularExplanation, exp).samples}
+
+
+def _model_dtype(model: Any) -> torch.dtype | None:
+    """A module's floating dtype (its first floating parameter or buffer), else None."""
+    if isinstance(model, nn.Module):
+        for tensor in (*model.parameters(), *model.buffers()):
+            if tensor.is_floating_point():
+                return tensor.dtype
+    return None

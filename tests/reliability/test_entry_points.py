@@ -69,8 +69,8 @@ BAD_CALLS = [
         "training_data",
     ),
     (
-        "rows as a list",
-        lambda: LimeTabular(nn.Linear(2, 2), torch.rand(20, 2))([[0.1, 0.2]]),
+        "rows as a dict",
+        lambda: LimeTabular(nn.Linear(2, 2), torch.rand(20, 2))({"a": [0.1, 0.2]}),
         TypeError,
         "(B, D) tensor",
     ),

@@ -235,6 +235,53 @@ class Explanation:
             keep = selected & first_k & (coef.abs() >= min_weight)
         return torch.zeros_like(keep).scatter_(-1, order, keep)
 
+    def target_names(self, index: int = 0) -> list[str]:
+        """The names of example ``index``'s T explained targets.
+
+        The recipe's ``class_names`` (the explainer's ``class_names=``) at each target's
+        output index, else ``"output i"``.
+        """
+        names = self.config.get("class_names") or []
+        ids = self.target[index].tolist()
+        return [str(names[i]) if 0 <= i < len(names) else f"output {i}" for i in ids]
+
+    def feature_labels(self, index: int = 0) -> list[str]:
+        """A name for each of example ``index``'s K features.
+
+        The recipe's ``feature_names`` when there are K of them, else ``"feature k"``; each
+        modality names its own (superpixels, columns with their bins, words).
+        """
+        names = self.config.get("feature_names")
+        k = self.coef.shape[-1]
+        if names and len(names) == k:
+            return [str(n) for n in names]
+        return [f"feature {f}" for f in range(k)]
+
+    def as_list(self, *, index: int = 0, target: int = 0) -> list[tuple[str, float]]:
+        """The selected features as ``[(name, weight)]``, as lime's ``as_list()``.
+
+        Sorted by decreasing ``|weight|``, named by :meth:`feature_labels`.
+
+        Args:
+            index: which example of the batch.
+            target: which of the T explained targets (a position in ``exp.target``).
+        """
+        labels = self.feature_labels(index)
+        return listed(self, index, target, labels.__getitem__)
+
+    def as_map(self, *, index: int = 0) -> dict[int, list[tuple[int, float]]]:
+        """Lime's ``as_map()``: ``{output index: [(feature, weight)]}``.
+
+        The selected features of each explained target, by decreasing ``|weight|``.
+
+        Args:
+            index: which example of the batch.
+        """
+        out = {}
+        for t, label in enumerate(self.target[index].tolist()):
+            out[int(label)] = listed(self, index, t, int)
+        return out
+
     def save(
         self, path: str | os.PathLike[str] | BinaryIO, *, metadata: Mapping[str, Any] | None = None
     ) -> None:
@@ -354,3 +401,16 @@ def _device_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.device | 
         if isinstance(a, Tensor):
             return a.device
     return None
+
+
+def listed(exp: Explanation, index: int, target: int, label: Any) -> list[tuple[Any, float]]:
+    """The selected features by decreasing ``|coef|``, named by ``label`` (lime's ``as_list``)."""
+    if not -len(exp) <= index < len(exp):
+        raise IndexError(f"index {index} is out of range for a batch of {len(exp)}")
+    t = exp.coef.shape[1]
+    if not -t <= target < t:
+        raise IndexError(f"target {target} is out of range for T={t} explained targets")
+    order = exp.ranking()[index, target].tolist()
+    selected = exp.selected[index, target].tolist()
+    coef = exp.coef[index, target].tolist()
+    return [(label(k), float(coef[k])) for k in order if selected[k]]

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from torchlime.explanation.base import Explanation, dims
+from torchlime.explanation.base import Explanation, dims, listed
 
 __all__ = ["ImageExplanation", "TabularExplanation", "TensorExplanation", "TextExplanation"]
 
@@ -58,6 +58,10 @@ class ImageExplanation(Explanation):
         )
         return _paint(chosen, self.segments)
 
+    def feature_labels(self, index: int = 0) -> list[str]:
+        """``"superpixel k"`` for each of the K superpixels."""
+        return [f"superpixel {k}" for k in range(self.coef.shape[-1])]
+
 
 def _paint(values: Tensor, segments: Tensor) -> Tensor:
     """Gather per-feature values (B, T, K) onto pixels through segments (B, H, W); 0 at -1."""
@@ -68,19 +72,6 @@ def _paint(values: Tensor, segments: Tensor) -> Tensor:
 
 
 Names = Any  # Sequence[str], Mapping[int, str], or Callable[[int], str]
-
-
-def _listed(exp: Explanation, index: int, target: int, label: Any) -> list[tuple[str, float]]:
-    """The selected features by decreasing ``|coef|``, named by ``label`` (lime's ``as_list``)."""
-    if not -len(exp) <= index < len(exp):
-        raise IndexError(f"index {index} is out of range for a batch of {len(exp)}")
-    t = exp.coef.shape[1]
-    if not -t <= target < t:
-        raise IndexError(f"target {target} is out of range for T={t} explained targets")
-    order = exp.ranking()[index, target].tolist()
-    selected = exp.selected[index, target].tolist()
-    coef = exp.coef[index, target].tolist()
-    return [(label(k), float(coef[k])) for k in order if selected[k]]
 
 
 def _namer(names: Names, what: str) -> Any:
@@ -97,8 +88,8 @@ def _namer(names: Names, what: str) -> Any:
 class TabularExplanation(Explanation):
     """An explanation of table rows; feature ``k`` is column ``k`` (K = D).
 
-    Feature names are not stored (fields are tensors only): :meth:`as_list` builds lime's
-    names from the column names you pass, the row's values, bins and bin edges.
+    :meth:`as_list` builds lime's names from the column and category names in the recipe
+    (the explainer's, or ones you pass), the row's values, bins and bin edges.
     """
 
     x: Tensor = dims("B D")
@@ -128,15 +119,20 @@ class TabularExplanation(Explanation):
         when given), the plain name for continuous ones.
 
         Args:
-            names: the D column names (default ``"0"``, ``"1"``, ...).
+            names: the D column names (default: the explainer's, from the recipe).
             index: which row of the batch.
-            categorical_names: names of categorical codes per column, as lime's.
+            categorical_names: names of categorical codes per column, as lime's (default:
+                the explainer's, from the recipe).
 
         Returns:
             D strings.
         """
         d = self.x.shape[1]
+        names = self.config.get("feature_names") if names is None else names
         names = [str(i) for i in range(d)] if names is None else [str(n) for n in names]
+        if categorical_names is None and self.config.get("categorical_names"):
+            recorded = self.config["categorical_names"]  # D lists, [] for other columns
+            categorical_names = {j: list(v) for j, v in enumerate(recorded) if v}
         if len(names) != d:
             raise ValueError(f"names must hold the D={d} column names; got {len(names)}")
         row = self.x[index].tolist()
@@ -174,16 +170,21 @@ class TabularExplanation(Explanation):
         """The selected features as ``[(name, weight)]``, as lime's ``as_list()``.
 
         Args:
-            names: the D column names (default ``"0"``, ``"1"``, ...).
+            names: the D column names (default: the explainer's, from the recipe).
             index: which row of the batch.
             target: which of the T explained targets.
-            categorical_names: names of categorical codes per column, as lime's.
+            categorical_names: names of categorical codes per column, as lime's (default:
+                the explainer's, from the recipe).
 
         Returns:
             (name, weight) pairs by decreasing ``|weight|``.
         """
         labels = self.feature_names(names, index=index, categorical_names=categorical_names)
-        return _listed(self, index, target, labels.__getitem__)
+        return listed(self, index, target, labels.__getitem__)
+
+    def feature_labels(self, index: int = 0) -> list[str]:
+        """Lime's name of each column for row ``index`` (see :meth:`feature_names`)."""
+        return self.feature_names(index=index)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True, slots=True)
@@ -239,20 +240,55 @@ class TextExplanation(Explanation):
         Returns:
             (word, weight) pairs by decreasing ``|weight|``.
         """
+        labels = self.feature_labels(index, names)
+        if positions:
+            where = self._where(index)
+            labels = [f"{w}_{'-'.join(map(str, where.get(k, [])))}" for k, w in enumerate(labels)]
+        return listed(self, index, target, labels.__getitem__)
+
+    def feature_labels(self, index: int = 0, names: Names = None) -> list[str]:
+        """Each of the K features of sequence ``index`` as a word.
+
+        A word is its first occurrence's pieces joined (a WordPiece ``##`` mark dropped);
+        token ids without ``names``.
+
+        Args:
+            index: which sequence of the batch.
+            names: vocabulary: a sequence or mapping id -> string, or a callable.
+        """
         name = _namer(names, "names")
+        pieces = self._pieces(index)
+        out = []
+        for k in range(self.coef.shape[-1]):
+            parts = [name(t) for t in pieces.get(k, [])]
+            out.append(parts[0] + "".join(p.removeprefix("##") for p in parts[1:]) if parts else "")
+        return out
+
+    def tokens(self, index: int = 0, names: Names = None) -> list[str]:
+        """Sequence ``index``'s tokens as strings, padding left out.
+
+        Token ids without ``names``: what a view shows next to :attr:`token_attributions`.
+        """
+        name = _namer(names, "names")
+        ids = self.input_ids[index]
+        if self.attention_mask is not None:
+            ids = ids[self.attention_mask[index].bool()]
+        return [name(t) for t in ids.tolist()]
+
+    def _starts(self, index: int) -> list[bool]:
+        features = self.token_features[index].tolist()
+        if self.word_start is None:
+            return [f >= 0 for f in features]
+        return self.word_start[index].tolist()
+
+    def _pieces(self, index: int) -> dict[int, list[int]]:
+        """Feature -> the token ids of its first occurrence."""
         ids = self.input_ids[index].tolist()
         features = self.token_features[index].tolist()
-        starts = (
-            [f >= 0 for f in features]
-            if self.word_start is None
-            else self.word_start[index].tolist()
-        )
-        pieces: dict[int, list[int]] = {}  # feature -> its first occurrence's token ids
-        where: dict[int, list[int]] = {}
+        pieces: dict[int, list[int]] = {}
         current = -1  # the feature whose first occurrence is being read, if any
-        for pos, (token, f, start) in enumerate(zip(ids, features, starts, strict=True)):
+        for token, f, start in zip(ids, features, self._starts(index), strict=True):
             if f >= 0 and start:
-                where.setdefault(f, []).append(pos)
                 current = f if f not in pieces else -1
                 if current >= 0:
                     pieces[f] = [token]
@@ -260,13 +296,16 @@ class TextExplanation(Explanation):
                 pieces[f].append(token)
             else:
                 current = -1
+        return pieces
 
-        def label(k: int) -> str:
-            parts = [name(t) for t in pieces[k]]
-            word = parts[0] + "".join(p.removeprefix("##") for p in parts[1:])
-            return f"{word}_{'-'.join(map(str, where[k]))}" if positions else word
-
-        return _listed(self, index, target, label)
+    def _where(self, index: int) -> dict[int, list[int]]:
+        """Feature -> the positions of its occurrences (a word's first piece)."""
+        where: dict[int, list[int]] = {}
+        features = self.token_features[index].tolist()
+        for pos, (f, start) in enumerate(zip(features, self._starts(index), strict=True)):
+            if f >= 0 and start:
+                where.setdefault(f, []).append(pos)
+        return where
 
 
 @dataclass(frozen=True, eq=False, kw_only=True, slots=True)
