@@ -265,15 +265,15 @@ class TextExplanation(Explanation):
         return out
 
     def tokens(self, index: int = 0, names: Names = None) -> list[str]:
-        """Sequence ``index``'s tokens as strings, padding left out.
+        """Sequence ``index``'s L tokens as strings, ``""`` at padding positions.
 
-        Token ids without ``names``: what a view shows next to :attr:`token_attributions`.
+        Aligned with :attr:`token_attributions` (position ``l`` of both is token ``l``);
+        token ids without ``names``. What a view shows beside the weights.
         """
         name = _namer(names, "names")
-        ids = self.input_ids[index]
-        if self.attention_mask is not None:
-            ids = ids[self.attention_mask[index].bool()]
-        return [name(t) for t in ids.tolist()]
+        ids = self.input_ids[index].tolist()
+        keep = [True] * len(ids) if self.attention_mask is None else self.attention_mask[index]
+        return [name(t) if bool(k) else "" for t, k in zip(ids, keep, strict=True)]
 
     def _starts(self, index: int) -> list[bool]:
         features = self.token_features[index].tolist()
