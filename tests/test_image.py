@@ -364,3 +364,40 @@ def test_channels_last_input_gives_the_same_explanation():
     )
     assert all(seen[1:])  # every perturbed chunk follows the input's layout
     assert_close(last.coef, plain.coef, rtol=1e-5, atol=1e-7)
+
+
+def test_warns_when_the_segmentation_leaves_little_to_explain(recwarn):
+    """A grayscale photo under SLIC's default compactness is a grid (as scikit-image's own
+    SLIC makes it); noise merges into one superpixel; a real photo warns of neither."""
+    skimage = pytest.importorskip("skimage")
+    from skimage.segmentation import slic
+
+    camera = torch.tensor(skimage.data.camera() / 255.0, dtype=torch.float32)[None, None]
+    camera = nn.functional.interpolate(camera, size=(64, 64), mode="area")
+    reference = slic(
+        camera[0, 0].double().numpy(),
+        n_segments=50,
+        compactness=10,
+        channel_axis=None,
+        start_label=0,
+    )
+    areas = np.bincount(reference.ravel())
+    assert len(areas) >= 4  # scikit-image agrees it is a grid: every segment a rectangle
+    for s in range(len(areas)):
+        rows, cols = np.nonzero(reference == s)
+        assert areas[s] == (np.ptp(rows) + 1) * (np.ptp(cols) + 1)
+
+    model = lambda t: t.flatten(1)[:, :3]  # noqa: E731
+    explain = lambda x, **kw: LimeImage(model, n_samples=8, progress=False, **kw)(x, generator=0)  # noqa: E731
+    with pytest.warns(UserWarning, match=r"regular grid of rectangles for images \[0\]"):
+        explain(camera)
+    with pytest.warns(UserWarning, match=r"fewer than 4 superpixels \(\[1, 1\]\)"):
+        explain(torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)))
+    recwarn.clear()
+    from torchlime.segmentation import SLIC
+
+    explain(camera, segmenter=SLIC(n_segments=50, compactness=0.1))  # follows the content
+    explain(camera, segmenter=Grid(4))  # a grid by request
+    astronaut = torch.tensor(skimage.data.astronaut() / 255.0, dtype=torch.float32)
+    explain(nn.functional.interpolate(astronaut.permute(2, 0, 1)[None], size=(96, 96)))
+    assert not [w for w in recwarn if "superpixels" in str(w.message) or "grid" in str(w.message)]

@@ -23,6 +23,7 @@ __all__ = [
     "plain",
     "rows",
     "sample_weights",
+    "segmentation",
     "segments",
     "shapley_settings",
     "short",
@@ -66,6 +67,65 @@ def segments(segments: Any, x: Tensor, name: str = "segments") -> Tensor:
     if segments.is_floating_point() or segments.dtype == torch.bool:
         raise TypeError(f"{name} must hold integer ids; got dtype {segments.dtype}")
     return segments
+
+
+def segmentation(
+    segments: Tensor, n_segments: Tensor, *, content_aware: bool, channels: int, stacklevel: int
+) -> None:
+    """Warn when a segmentation leaves LIME little to say (one host sync).
+
+    Fewer than 4 superpixels in an image (a flat image, or noise, under SLIC), or, from a
+    segmenter that promises content-aware segments, a regular grid: at least 90 % of an
+    image's superpixels (of at least 4) are exact axis-aligned rectangles. scikit-image's
+    SLIC does that to one-channel images in [0, 1] at compactness 10, as torchlime's does.
+
+    Args:
+        segments: (B, H, W) int64 ids ``0..K_b-1``.
+        n_segments: (B,) int64 K_b.
+        content_aware: the segmenter promised segments that follow the content.
+        channels: C of the images (the hint for a grid depends on it).
+        stacklevel: where the warning points.
+    """
+    b, h, w = segments.shape
+    k = int(n_segments.max())  # the caller's sync: the padded feature count
+    ids = (segments + k * torch.arange(b, device=segments.device)[:, None, None]).flatten()
+    rows = torch.arange(h, device=segments.device)[None, :, None].expand(b, h, w).flatten()
+    cols = torch.arange(w, device=segments.device)[None, None, :].expand(b, h, w).flatten()
+    area = torch.bincount(ids, minlength=b * k)
+    extent = []
+    for coord in (rows, cols):
+        lo = torch.full((b * k,), h + w, device=segments.device).scatter_reduce(
+            0, ids, coord, "amin"
+        )
+        hi = torch.zeros(b * k, dtype=torch.long, device=segments.device).scatter_reduce(
+            0, ids, coord, "amax"
+        )
+        extent.append((hi - lo + 1).clamp(min=0))
+    rectangle = ((area > 0) & (area == extent[0] * extent[1])).view(b, k)
+    share = rectangle.sum(1) / n_segments.clamp(min=1)
+    gridded = (share >= 0.9) & (n_segments >= 4)
+    counts, gridded_list = n_segments.tolist(), gridded.tolist()
+    few = [i for i, n in enumerate(counts) if n < 4]
+    if few:
+        warnings.warn(
+            f"images {few[:8]} got fewer than 4 superpixels ({[counts[i] for i in few[:8]]}): "
+            "LIME has almost nothing to attribute (a flat image, or noise?); try another "
+            "image, a segmenter with more segments, or segments=",
+            stacklevel=stacklevel,
+        )
+    grid = [i for i, g in enumerate(gridded_list) if g]
+    if content_aware and grid:
+        hint = (
+            "for one-channel images SLIC's compactness must suit values in [0, 1] (try "
+            "compactness=0.1), or pass 3 channels"
+            if channels == 1
+            else "try a smaller compactness, or check the images' layout (B, C, H, W)"
+        )
+        warnings.warn(
+            f"the segmenter returned a regular grid of rectangles for images {grid[:8]}, not "
+            f"segments that follow the content: {hint}",
+            stacklevel=stacklevel,
+        )
 
 
 def masks(masks: Any, b: int, device: torch.device, k: int | None = None) -> Tensor:

@@ -94,7 +94,7 @@ def normalise_target(
         raise ValueError(f"top_labels must be >= 1; got {top_labels}")
     if target is None:
         return None
-    if isinstance(target, bool) or type(target).__name__ == "bool_":
+    if isinstance(target, (bool, np.bool_)):
         raise TypeError(f"target must be an output index, not a bool; got {target!r}")
     if isinstance(target, numbers.Integral):  # int, numpy's integers
         return torch.full((batch, 1), int(target), dtype=torch.long)

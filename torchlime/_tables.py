@@ -104,6 +104,8 @@ def _numbers(data: Any, name: str) -> Tensor:
     array = np.asarray(data)
     if array.dtype == bool:
         array = array.astype(np.float64)
+    if not array.flags.writeable:  # a DataFrame's view: torch wants memory it may own
+        array = array.copy()
     if not (np.issubdtype(array.dtype, np.number)):
         raise TypeError(
             f"{name} must hold numbers; got an array of {array.dtype} (a DataFrame names "

@@ -184,6 +184,11 @@ class LimeImage(Explainer):
             with torch.autocast(x.device.type, enabled=False):
                 found = self.segmenter(x if x.dtype != torch.bfloat16 else x.float())
             segments, n_segments = relabel(_checks.segments(found, x, "the segmenter's output"))
+            if self.validate:
+                aware = getattr(self.segmenter, "content_aware", True)
+                _checks.segmentation(
+                    segments, n_segments, content_aware=aware, channels=x.shape[1], stacklevel=7
+                )
         else:
             raw = _checks.segments(segments, x).to(x.device)
             segments, n_segments = relabel(raw)

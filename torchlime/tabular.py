@@ -29,6 +29,7 @@ from torchlime.functional.tabular import (
     DISCRETIZERS,
     TabularStats,
     discretize,
+    stats_from_summary,
     tabular_representation,
     tabular_stats,
 )
@@ -62,11 +63,15 @@ class LimeTabular(Explainer):
     """LIME for tabular models: explains (B, D) rows at once, as lime's LimeTabularExplainer.
 
     The training statistics (scaler, bin edges, per-bin moments, value frequencies) are
-    buffers, so ``explainer.to(device)`` moves them with the model. Feature names are not
-    stored on explanations (every field of an explanation is a tensor):
-    ``exp.as_list(explainer.feature_names)`` names the features as lime does
-    (``"mean radius <= 13.37"``, ``"colour=2"``). The settings shared by every explainer
-    are described on :class:`~torchlime._explainer.Explainer`; for tables:
+    buffers, so ``explainer.to(device)`` moves them with the model. Tables come as users
+    hold them: a tensor, a numpy array, scipy.sparse rows or a pandas DataFrame (its
+    column names become the feature names, and its ``category``, ``object``, ``string``
+    and ``bool`` columns categorical features named by their categories); the rows to
+    explain come the same way (a DataFrame with the same columns, a Series for one row),
+    cast to the model's floating dtype. The explanations' recipe records the column and
+    category names, so ``exp.as_list()`` names the features as lime does (``"mean radius
+    <= 13.37"``, ``"colour=red"``). The settings shared by every explainer are described
+    on :class:`~torchlime._explainer.Explainer` (``class_names`` among them); for tables:
 
     - ``sampler``: ``"lime"``, ``"paired"`` (antithetic quantiles), ``"stratified"`` (a
       Latin hypercube per column) and ``"binomial"`` (GLIME, the kernel folded in) keep
@@ -82,7 +87,12 @@ class LimeTabular(Explainer):
     Args:
         model: callable ``(n, D) -> (n, O)`` raw outputs (logits), or ``(n,)`` / ``(n, 1)``
             for ``mode="regression"``.
-        training_data: (M, D) training rows (tensor or array).
+        training_data: (M, D) training rows: a tensor, a numpy array, scipy.sparse rows or
+            a pandas DataFrame; optional with ``training_data_stats``.
+        training_data_stats: lime's summary statistics instead of the data (a dict with
+            ``"means"``, ``"stds"``, ``"mins"``, ``"maxs"``, ``"bins"``,
+            ``"feature_values"``, ``"feature_frequencies"``; see
+            :func:`~torchlime.functional.stats_from_summary`); needs a discretizer.
         training_labels: (M,) labels, for ``discretizer="entropy"``.
         categorical_features: indices of categorical columns (integer codes).
         categorical_names: names of the codes, ``{column: [name of code 0, ...]}``, as lime.
@@ -134,8 +144,9 @@ class LimeTabular(Explainer):
     def __init__(
         self,
         model: Callable[[Tensor], Tensor],
-        training_data: Tensor | Any,
+        training_data: Tensor | Any = None,
         *,
+        training_data_stats: dict[str, Any] | None = None,
         training_labels: Tensor | Any | None = None,
         categorical_features: Sequence[int] | None = None,
         categorical_names: dict[int, Sequence[str]] | None = None,
@@ -156,7 +167,9 @@ class LimeTabular(Explainer):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
         labels = None if training_labels is None else torch.as_tensor(np.asarray(training_labels))
-        data, encoding = training_table(training_data)
+        if training_data is None and training_data_stats is None:
+            raise ValueError("LimeTabular needs training_data or training_data_stats")
+        data, encoding = (None, None) if training_data is None else training_table(training_data)
         if encoding is not None:  # a DataFrame: its names, its categorical columns
             feature_names = encoding.columns if feature_names is None else feature_names
             found = sorted(encoding.categories)
@@ -169,12 +182,25 @@ class LimeTabular(Explainer):
             categorical_features = given
             named = {j: [str(c) for c in cats] for j, cats in encoding.categories.items()}
             categorical_names = {**named, **dict(categorical_names or {})}
-        stats = tabular_stats(
-            data,
-            categorical_features=list(categorical_features or ()),
-            discretizer=discretizer,
-            training_labels=labels,
-        )
+        if training_data_stats is not None:
+            if discretizer is None:
+                raise ValueError(
+                    "training_data_stats describes bins: it needs a discretizer (lime "
+                    "ignores it with discretize_continuous=False)"
+                )
+            stats = stats_from_summary(
+                training_data_stats,
+                categorical_features=list(categorical_features or ()),
+                n_columns=None if data is None else data.shape[-1],
+            )
+        else:
+            assert data is not None  # one of the two, checked above
+            stats = tabular_stats(
+                data,
+                categorical_features=list(categorical_features or ()),
+                discretizer=discretizer,
+                training_labels=labels,
+            )
         d = stats.mean.shape[0]
         super().__init__(
             model,
@@ -214,7 +240,7 @@ class LimeTabular(Explainer):
             int(k): [str(c) for c in v] for k, v in (categorical_names or {}).items()
         }
         self.encoding: Encoding | None = encoding  # a DataFrame's columns and categories
-        self.training_dtype = data.dtype if data.is_floating_point() else None
+        self.training_dtype = data.dtype if data is not None and data.is_floating_point() else None
         self.discretizer = discretizer
         self.sample_around_instance = sample_around_instance
         self.mode = mode

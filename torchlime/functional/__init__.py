@@ -70,6 +70,7 @@ from torchlime.functional.tabular import (
     discretize,
     instance_representation,
     row_bins,
+    stats_from_summary,
     tabular_representation,
     tabular_stats,
 )
@@ -140,6 +141,7 @@ __all__ = [
     "shapley_fit",
     "shapley_kernel",
     "shapley_masks",
+    "stats_from_summary",
     "stratified_masks",
     "tabular_representation",
     "tabular_stats",

@@ -14,7 +14,7 @@ continuous columns standardised (:func:`tabular_representation`). Sampling is in
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -26,9 +26,12 @@ __all__ = [
     "discretize",
     "instance_representation",
     "row_bins",
+    "stats_from_summary",
     "tabular_representation",
     "tabular_stats",
 ]
+
+SUMMARY_KEYS = ("means", "stds", "mins", "maxs", "bins", "feature_values", "feature_frequencies")
 
 DISCRETIZERS = ("quartile", "decile", "entropy")
 _PERCENTILES = {
@@ -177,6 +180,119 @@ def tabular_stats(
         bin_hi=bin_hi,
         values=values,
         freq=freq,
+    )
+
+
+def stats_from_summary(
+    summary: Mapping[str, Any],
+    *,
+    categorical_features: Sequence[int] = (),
+    n_columns: int | None = None,
+) -> TabularStats:
+    """Lime's ``training_data_stats`` as :class:`TabularStats`: an explainer without the data.
+
+    lime's dict maps column -> list: ``"bins"`` the bin edges of every discretized column
+    (lime's ``StatsDiscretizer`` reads them), ``"means"``, ``"stds"``, ``"mins"``,
+    ``"maxs"`` one value per bin of those columns, and ``"feature_values"`` /
+    ``"feature_frequencies"`` every column's values (bin ids for discretized columns,
+    codes for categorical ones) and their counts. As in lime, every column that is not
+    categorical is discretized (a summary has no continuous columns), and the given
+    standard deviations are used as they are.
+
+    Args:
+        summary: lime's dict (keys: :data:`SUMMARY_KEYS`; column keys int or str).
+        categorical_features: the categorical columns (they need no bins).
+        n_columns: D (default: the number of columns in ``feature_values``).
+
+    Returns:
+        :class:`TabularStats` in float64 on the CPU.
+
+    Raises:
+        ValueError: for a missing key or column, or per-bin lists whose lengths disagree
+            with the number of edges.
+
+    Example:
+        >>> summary = {"bins": {0: [1.0, 2.0]}, "means": {0: [0.5, 1.5, 2.5]},
+        ...            "stds": {0: [0.1, 0.1, 0.1]}, "mins": {0: [0.0, 1.0, 2.0]},
+        ...            "maxs": {0: [1.0, 2.0, 3.0]}, "feature_values": {0: [0, 1, 2]},
+        ...            "feature_frequencies": {0: [2, 1, 1]}}
+        >>> stats = stats_from_summary(summary)
+        >>> stats.edges.tolist(), stats.freq.tolist()
+        ([[1.0, 2.0]], [[0.5, 0.25, 0.25]])
+    """
+    missing = [key for key in SUMMARY_KEYS if key not in summary]
+    if missing:
+        raise ValueError(f"training_data_stats lacks the keys {missing} (lime's: {SUMMARY_KEYS})")
+
+    def column(key: str, j: int) -> list[float]:
+        table = summary[key]
+        found = table.get(j, table.get(str(j))) if isinstance(table, Mapping) else table[j]
+        if found is None:
+            raise ValueError(f"training_data_stats[{key!r}] has no entry for column {j}")
+        return [float(v) for v in found]
+
+    d = len(summary["feature_values"]) if n_columns is None else n_columns
+    f64 = torch.float64
+    categorical = _categorical_mask(categorical_features, d, torch.device("cpu"))
+    cat = set(categorical.nonzero().flatten().tolist())
+    edges_of = {j: sorted(set(column("bins", j))) for j in range(d) if j not in cat}
+    values_of = {j: column("feature_values", j) for j in range(d)}
+    e = max([1] + [len(q) for q in edges_of.values()])
+    v = max([1] + [len(q) + 1 for q in edges_of.values()] + [len(x) for x in values_of.values()])
+    edges = torch.full((d, e), math.inf, dtype=f64)
+    bin_mean, bin_lo, bin_hi = (torch.zeros(d, v, dtype=f64) for _ in range(3))
+    bin_std = torch.full((d, v), 1e-11, dtype=f64)
+    values = torch.arange(v, dtype=f64).expand(d, v).clone()
+    counts = torch.zeros(d, v, dtype=f64)
+    for j in range(d):  # a summary is small: per-column lists, read once
+        found, frequencies = values_of[j], column("feature_frequencies", j)
+        if len(found) != len(frequencies):
+            raise ValueError(
+                f"training_data_stats: column {j} has {len(found)} feature_values but "
+                f"{len(frequencies)} feature_frequencies"
+            )
+        if j in cat:
+            order = sorted(range(len(found)), key=found.__getitem__)
+            values[j, : len(found)] = torch.tensor([found[i] for i in order], dtype=f64)
+            values[j, len(found) :] = max(found)
+            counts[j, : len(found)] = torch.tensor([frequencies[i] for i in order], dtype=f64)
+            continue
+        q = edges_of[j]
+        n_bins = len(q) + 1
+        per_bin = {key: column(key, j) for key in ("means", "stds", "mins", "maxs")}
+        for key, listed in per_bin.items():
+            if len(listed) != n_bins:
+                raise ValueError(
+                    f"training_data_stats[{key!r}] column {j} needs one value per bin "
+                    f"({n_bins} for {len(q)} edges); got {len(listed)}"
+                )
+        edges[j, : len(q)] = torch.tensor(q, dtype=f64)
+        bin_mean[j, :n_bins] = torch.tensor(per_bin["means"], dtype=f64)
+        bin_std[j, :n_bins] = torch.tensor(per_bin["stds"], dtype=f64)
+        bin_lo[j, :n_bins] = torch.tensor(per_bin["mins"], dtype=f64)
+        bin_hi[j, :n_bins] = torch.tensor(per_bin["maxs"], dtype=f64)
+        bin_lo[j, n_bins:] = bin_hi[j, n_bins:] = per_bin["maxs"][-1]  # empty at the max
+        ids = [int(b) for b in found]
+        if any(not 0 <= b < n_bins for b in ids):
+            raise ValueError(
+                f"training_data_stats['feature_values'] column {j} holds bins {ids}; "
+                f"a column with {len(q)} edges has bins 0..{n_bins - 1}"
+            )
+        counts[j, ids] = torch.tensor(frequencies, dtype=f64)
+    if bool((counts.sum(1) <= 0).any()):
+        raise ValueError("training_data_stats: every column needs frequencies that sum > 0")
+    return TabularStats(
+        mean=torch.zeros(d, dtype=f64),
+        scale=torch.ones(d, dtype=f64),
+        discretized=~categorical,
+        categorical=categorical,
+        edges=edges,
+        bin_mean=bin_mean,
+        bin_std=bin_std,
+        bin_lo=bin_lo,
+        bin_hi=bin_hi,
+        values=values,
+        freq=counts / counts.sum(1, keepdim=True),
     )
 
 

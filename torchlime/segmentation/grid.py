@@ -78,6 +78,9 @@ class Grid(nn.Module):
         195
     """
 
+    content_aware = False
+    """A grid is what it promises: the explainer does not warn that its cells are one."""
+
     def __init__(
         self,
         rows: int | None = None,
