@@ -415,7 +415,9 @@ class LimeTabular(Explainer):
             "mode": self.mode,
             "sample_around_instance": self.sample_around_instance,
             "feature_names": list(self.feature_names),
-            "categorical_names": [self.categorical_names.get(j, []) for j in range(d)],
+            "categorical_names": [self.categorical_names.get(j, []) for j in range(d)]
+            if self.categorical_names
+            else None,
         }
 
     def _design(self) -> str:

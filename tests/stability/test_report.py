@@ -52,7 +52,7 @@ def test_stability_report_equals_a_sklearn_bootstrap(device):
     report = stability.stability_report(
         exp, top, n_boot=r, confidence=conf, design="iid", generator=_g(12, device)
     )
-    report = type(report)(*(t.cpu() for t in report))
+    report = report.cpu()
     reps = stability.bootstrap_weights(w.to(device), r, generator=_g(12, device)).cpu().numpy()
     z1 = stats.norm.ppf(conf)
     for i, j in itertools.product(range(2), range(2)):

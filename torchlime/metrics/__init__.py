@@ -13,6 +13,11 @@
 - :func:`model_randomisation` (Adebayo et al., 2018): the rank correlation between the
   explanation of the trained model and of a randomised copy (every explainer), which
   should be near 0.
+
+Given an explanation, the metrics hide features the way its explainer did (the recipe's
+``config["baseline"]`` for images, ``config["mask_id"]`` for text): LimeImage's default
+fill is each superpixel's mean colour, and a black fill tests another perturbation. An
+explicit ``baseline=`` overrides the recipe.
 """
 
 from torchlime.metrics.checks import (

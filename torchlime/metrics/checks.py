@@ -7,6 +7,7 @@ randomised model, or masks that remove the features in the explanation's order.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -14,8 +15,9 @@ import torch
 from torch import Tensor
 
 from torchlime._random import resolve_generator
-from torchlime.explanation import Explanation, TabularExplanation
+from torchlime.explanation import Explanation, TabularExplanation, TextExplanation
 from torchlime.functional.ranking import average_ranks, pearson
+from torchlime.metrics._fill import recipe_baseline
 
 __all__ = ["RandomisationCheck", "explanation_auc", "model_randomisation", "rank_correlation"]
 
@@ -29,6 +31,16 @@ class RandomisationCheck(NamedTuple):
     """(B, T) rank correlation of their magnitudes."""
     coef: Tensor
     """(B, T, K) the randomised model's coefficients."""
+
+    def __repr__(self) -> str:
+        rho = self.spearman.detach().double()
+        passed = int((rho.abs() < 0.3).sum())
+        mean = f"{float(rho.mean()):+.2f}" if rho.numel() else "-"
+        return (
+            f"RandomisationCheck(spearman mean {mean}, |spearman| < 0.3 in {passed} of "
+            f"{rho.numel()}; spearman, spearman_abs: {tuple(self.spearman.shape)}; "
+            f"coef: {tuple(self.coef.shape)})"
+        )
 
 
 def rank_correlation(a: Tensor, b: Tensor, n_features: Tensor | None = None) -> Tensor:
@@ -143,6 +155,7 @@ def explanation_auc(
     exp: Explanation,
     *,
     kind: str = "deletion",
+    baseline: Any = None,
     **call_kwargs: Any,
 ) -> Tensor:
     """Deletion or insertion AUC over an explanation's own features, the explainer's way.
@@ -150,16 +163,25 @@ def explanation_auc(
     The features (superpixels, words) are removed (``"deletion"``) or revealed
     (``"insertion"``, from none) in decreasing order of their coefficient (the RISE
     protocol: the feature that raises the score most goes first), and every
-    step is built by the explainer itself from masks (its baseline for images, its
-    removal or ``mask_id`` for text), so the curve tests the ranking against the very
-    perturbation it explains. The AUC is the trapezoidal area under the model's score over
-    the fraction of features removed (revealed), in [0, 1]. One explainer call per target.
+    step is built by the explainer itself from masks, so the curve tests the ranking
+    against the very perturbation it explains. That perturbation is the explanation's
+    recipe: an image explanation's ``config["baseline"]`` (each superpixel's mean colour
+    for LimeImage's default), a text explanation's ``config["mask_id"]`` (None: removed
+    words are dropped), even when ``explainer`` was built with another (a shallow copy
+    with the recipe's setting is used; the explainer is not modified). Tensor explanations
+    hide features with the ``baselines=`` of the call (pass them in ``call_kwargs``). The
+    AUC is the trapezoidal area under the model's score over the fraction of features
+    removed (revealed), in [0, 1]. One explainer call per target.
 
     Args:
         explainer: the torchlime explainer that made ``exp`` (images or text).
         inputs: the inputs ``exp`` explains, as given to the explainer.
         exp: the explanation (its ``target`` and ranking are used).
         kind: ``"deletion"`` (lower is better) or ``"insertion"`` (higher is better).
+        baseline: what hidden features show, overriding the recipe: for images a fill
+            (see :func:`~torchlime.functional.make_fill`), for text the token id hidden
+            words show. None: the recipe's (with a warning, and the explainer's own
+            setting assumed, when the recipe lacks it).
         **call_kwargs: the explainer's other inputs (``attention_mask=``, ...); an image
             explanation's ``segments`` are reused.
 
@@ -169,7 +191,8 @@ def explanation_auc(
     Raises:
         ValueError: for an unknown kind, or a tabular explanation: lime's tabular
             perturbations resample a column from the training data rather than remove it,
-            so there is no deletion curve to follow.
+            so there is no deletion curve to follow; for ``baseline`` with a tensor
+            explanation (its baselines are a call input).
 
     Example:
         >>> from torch import nn
@@ -188,6 +211,7 @@ def explanation_auc(
             "from the training data instead of removing it, so deletion and insertion curves "
             "do not apply to tabular explanations"
         )
+    explainer = _with_recipe_fill(explainer, exp, baseline)
     b, t, k = exp.coef.shape
     valid = torch.arange(k, device=exp.coef.device) < exp.n_features[:, None, None]
     strength = torch.where(valid, exp.coef.double(), -torch.inf)  # padding last
@@ -211,6 +235,52 @@ def explanation_auc(
     trapezoid = torch.where((s == 0) | (s == last), 0.5, 1.0) * (s <= last)
     auc = (curve * trapezoid).sum(-1) / last[..., 0].clamp(min=1)
     return auc.to(torch.promote_types(exp.coef.dtype, torch.float32))
+
+
+def _with_recipe_fill(explainer: Any, exp: Explanation, baseline: Any) -> Any:
+    """The explainer, hiding features as ``baseline`` or the recipe says (a shallow copy)."""
+    if isinstance(exp, TextExplanation):
+        name = "mask_id"
+        if baseline is not None:
+            value = int(baseline)
+        elif name in exp.config:
+            value = exp.config[name]
+        else:
+            warnings.warn(
+                "explanation_auc: the explanation's recipe does not record mask_id (saved "
+                f"by an older torchlime); assuming the explainer's own ({explainer.mask_id!r}).",
+                stacklevel=3,
+            )
+            return explainer
+    elif hasattr(exp, "segments"):
+        name = "baseline"
+        if baseline is not None:
+            value = baseline
+        elif "baseline" not in exp.config:
+            warnings.warn(
+                "explanation_auc: the explanation's recipe does not record the explainer's "
+                "baseline (saved by an older torchlime); assuming the explainer's own "
+                f"({explainer.baseline!r}). Pass baseline= to be sure.",
+                stacklevel=3,
+            )
+            return explainer
+        else:
+            own = explainer.baseline
+            if isinstance(own, Tensor) or (callable(own) and not isinstance(own, str)):
+                described = str(exp.config["baseline"]).startswith(("tensor of", "callable:"))
+                if described:  # the recipe only describes it: the explainer's own
+                    return explainer
+            value = recipe_baseline(exp, "explanation_auc", stacklevel=4)
+    elif baseline is not None:
+        raise ValueError(
+            "explanation_auc: baseline= is for image and text explanations; a tensor "
+            "explanation hides features with the call's baselines= (pass them again)"
+        )
+    else:
+        return explainer
+    clone = copy.copy(explainer)
+    object.__setattr__(clone, name, value)  # shadows a submodule too; the original is kept
+    return clone
 
 
 def _generator(generator: torch.Generator | int | None, device: torch.device) -> torch.Generator:

@@ -16,8 +16,10 @@ from torch import Tensor
 
 from torchlime import _checks, _engine
 from torchlime._random import random_ranks, resolve_generator
+from torchlime.explanation import Explanation
 from torchlime.functional.image import compose, make_fill
 from torchlime.functional.ranking import pearson
+from torchlime.metrics._fill import image_inputs
 from torchlime.types import Baseline, Output
 
 __all__ = [
@@ -31,11 +33,11 @@ __all__ = [
 def deletion_auc(
     model: Callable[[Tensor], Tensor],
     x: Tensor,
-    attributions: Tensor,
+    attributions: Tensor | Explanation,
     target: int | Tensor | None = None,
     *,
     segments: Tensor | None = None,
-    baseline: Baseline = 0.0,
+    baseline: Baseline | None = None,
     step: int | None = None,
     output: Output = "softmax",
     batch_size: int = 64,
@@ -49,19 +51,27 @@ def deletion_auc(
     largest attributions (RISE's protocol). Hidden parts show ``baseline``. The AUC is the
     trapezoidal area under the model's score over [0, 1]. Ties keep the lower index first.
 
+    Given an image explanation, the curve follows its coefficients over its superpixels and
+    targets, and hides superpixels the way its explainer did (the recipe's
+    ``config["baseline"]``: each superpixel's mean colour for LimeImage's default), so it
+    tests the ranking against the perturbation the explanation describes: black patches
+    are off the image distribution and can rank orders arbitrarily (and flip the verdict).
+
     Args:
         model: callable ``(n, C, H, W) -> (n, O)``.
         x: (B, C, H, W) float images.
         attributions: per superpixel (B, K) or (B, T, K) with ``segments``; per pixel
-            (B, H, W) or (B, T, H, W) without. Higher means more important.
-        target: the explained outputs: an int, (B,) or (B, T); None takes each image's
-            top output.
+            (B, H, W) or (B, T, H, W) without. Higher means more important. Or an image
+            explanation of ``x``: its ``coef``, with its ``segments`` and ``target``
+            unless given.
+        target: the explained outputs: an int, (B,) or (B, T); None takes the
+            explanation's, else each image's top output.
         segments: (B, H, W) int64 superpixel ids ``0..K_b-1`` (e.g. ``exp.segments``).
-        baseline: what removed parts show (see :func:`~torchlime.functional.make_fill`): 0 is
+        baseline: what removed parts show (see :func:`~torchlime.functional.make_fill`).
+            None: the explanation's own fill from its recipe (with a warning, and
+            ``"mean"`` assumed, for a recipe that lacks it), and for plain attributions 0,
             black for [0, 1] images and the dataset mean for normalised ones (as RISE).
-            For a LIME explanation, the explainer's own fill (``"mean"``, superpixel level
-            only) tests the ranking against the perturbation it explains; black patches
-            are off the image distribution and can rank orders arbitrarily.
+            Given, it overrides the recipe.
         step: pixels per step at the pixel level (default: one image row, W, as RISE).
         output: map from raw outputs to scores (``"softmax"``, ``"identity"``, ...).
         batch_size: perturbed images per model call.
@@ -78,20 +88,23 @@ def deletion_auc(
         >>> deletion_auc(model, x, torch.rand(2, 4), segments=segments).shape
         torch.Size([2])
     """
+    attr, target, segments, fill = image_inputs(
+        attributions, target, segments, baseline, 0.0, "deletion_auc"
+    )
     return _auc(
-        model, x, attributions, target, segments, baseline, step, output, batch_size,
-        eval_mode, insert=False,
+        model, x, attr, target, segments, fill, step, output, batch_size, eval_mode,
+        insert=False,
     )  # fmt: skip
 
 
 def insertion_auc(
     model: Callable[[Tensor], Tensor],
     x: Tensor,
-    attributions: Tensor,
+    attributions: Tensor | Explanation,
     target: int | Tensor | None = None,
     *,
     segments: Tensor | None = None,
-    baseline: Baseline = "blur",
+    baseline: Baseline | None = None,
     step: int | None = None,
     output: Output = "softmax",
     batch_size: int = 64,
@@ -99,17 +112,20 @@ def insertion_auc(
 ) -> Tensor:
     """Insertion AUC (RISE): reveal the most important parts first; higher is better.
 
-    The mirror of :func:`deletion_auc`: step 0 is all ``baseline`` (a blurred copy by
-    default, as RISE), and step ``s`` reveals the ``s`` most important superpixels (or
-    ``s * step`` pixels) of ``x``.
+    The mirror of :func:`deletion_auc`: step 0 is all ``baseline`` (for an explanation,
+    its explainer's fill; else a blurred copy, as RISE), and step ``s`` reveals the ``s``
+    most important superpixels (or ``s * step`` pixels) of ``x``.
 
     Args:
         model: callable ``(n, C, H, W) -> (n, O)``.
         x: (B, C, H, W) float images.
-        attributions: (B, [T,] K) with ``segments``, (B, [T,] H, W) without.
-        target: an int, (B,) or (B, T); None takes each image's top output.
+        attributions: (B, [T,] K) with ``segments``, (B, [T,] H, W) without, or an image
+            explanation (as :func:`deletion_auc`).
+        target: an int, (B,) or (B, T); None takes the explanation's, else each image's
+            top output.
         segments: (B, H, W) int64 superpixel ids, or None for pixels.
-        baseline: what hidden parts show (default ``"blur"``).
+        baseline: what hidden parts show. None: the explanation's recipe (as
+            :func:`deletion_auc`), for plain attributions ``"blur"``.
         step: pixels per step at the pixel level (default W).
         output: map from raw outputs to scores.
         batch_size: perturbed images per model call.
@@ -125,9 +141,12 @@ def insertion_auc(
         >>> insertion_auc(model, x, torch.rand(1, 8, 8), step=16).shape
         torch.Size([1])
     """
+    attr, target, segments, fill = image_inputs(
+        attributions, target, segments, baseline, "blur", "insertion_auc"
+    )
     return _auc(
-        model, x, attributions, target, segments, baseline, step, output, batch_size,
-        eval_mode, insert=True,
+        model, x, attr, target, segments, fill, step, output, batch_size, eval_mode,
+        insert=True,
     )  # fmt: skip
 
 
@@ -145,10 +164,13 @@ def random_order_auc(
     batch_size: int = 64,
     eval_mode: bool = True,
     generator: torch.Generator | None = None,
+    exp: Explanation | None = None,
 ) -> Tensor:
     """Deletion or insertion AUC of random orders: the reference an explanation must beat.
 
     The R random orders are uniformly random attributions, explained in one batched run.
+    With ``exp``, an image explanation of ``x``, the orders run over its superpixels and
+    targets, hiding them with its explainer's fill, as :func:`deletion_auc` of ``exp``.
 
     Args:
         model: callable ``(n, C, H, W) -> (n, O)``.
@@ -157,15 +179,18 @@ def random_order_auc(
         kind: ``"deletion"`` or ``"insertion"``.
         n_orders: R random orders per image.
         segments: (B, H, W) int64 superpixel ids, or None for pixels.
-        baseline: as for the metric (None: its default, 0 for deletion, blur for insertion).
+        baseline: as for the metric (None: ``exp``'s recipe, else the metric's default,
+            0 for deletion, blur for insertion).
         step: pixels per step at the pixel level (default W).
         output: map from raw outputs to scores.
         batch_size: perturbed images per model call.
         eval_mode: borrow eval mode for the model during the call.
         generator: source of randomness on ``x``'s device (None: a fresh seed).
+        exp: an image explanation of ``x`` whose ``segments``, ``target`` and fill are
+            used wherever the arguments are None.
 
     Returns:
-        (R, B) float, or (R, B, T) when ``target`` is (B, T).
+        (R, B) float, or (R, B, T) when ``target`` is (B, T) (or ``exp`` is given).
 
     Example:
         >>> from torch import nn
@@ -178,6 +203,10 @@ def random_order_auc(
         raise ValueError(f"kind must be 'deletion' or 'insertion'; got {kind!r}")
     if n_orders < 1:
         raise ValueError(f"n_orders must be >= 1; got {n_orders}")
+    if exp is not None:
+        _, target, segments, baseline = image_inputs(
+            exp, target, segments, baseline, None, "random_order_auc"
+        )
     x = _checks.images(x)
     b = x.shape[0]
     generator = _generator(generator, x.device)
@@ -212,13 +241,13 @@ def random_order_auc(
 def faithfulness_correlation(
     model: Callable[[Tensor], Tensor],
     x: Tensor,
-    attributions: Tensor,
+    attributions: Tensor | Explanation,
     target: int | Tensor | None = None,
     *,
     segments: Tensor | None = None,
     n_runs: int = 100,
     subset_size: int | None = None,
-    baseline: Baseline = 0.0,
+    baseline: Baseline | None = None,
     output: Output = "softmax",
     batch_size: int = 64,
     eval_mode: bool = True,
@@ -234,13 +263,17 @@ def faithfulness_correlation(
     Args:
         model: callable ``(n, C, H, W) -> (n, O)``.
         x: (B, C, H, W) float images.
-        attributions: (B, [T,] K) with ``segments``, (B, [T,] H, W) without.
-        target: an int, (B,) or (B, T); None takes each image's top output.
+        attributions: (B, [T,] K) with ``segments``, (B, [T,] H, W) without, or an image
+            explanation (as :func:`deletion_auc`).
+        target: an int, (B,) or (B, T); None takes the explanation's, else each image's
+            top output.
         segments: (B, H, W) int64 superpixel ids, or None for pixels.
         n_runs: R random subsets per image, >= 2.
         subset_size: features hidden per run (default: a fifth of each image's features,
             at least 1; Quantus uses 224 pixels).
         baseline: what hidden features show (see :func:`~torchlime.functional.make_fill`).
+            None: the explanation's recipe (as :func:`deletion_auc`), for plain
+            attributions 0.
         output: map from raw outputs to scores.
         batch_size: perturbed images per model call.
         eval_mode: borrow eval mode for the model during the call.
@@ -259,6 +292,9 @@ def faithfulness_correlation(
     """
     if n_runs < 2:
         raise ValueError(f"n_runs must be >= 2; got {n_runs}")
+    attributions, target, segments, fill_spec = image_inputs(
+        attributions, target, segments, baseline, 0.0, "faithfulness_correlation"
+    )
     x = _checks.images(x)
     b = x.shape[0]
     per_feature = segments is not None
@@ -270,7 +306,7 @@ def faithfulness_correlation(
     size = size.clamp(min=1)
     hidden = random_ranks(b, n_runs, k, n_features, generator) < size[:, None, None]  # (B, R, K)
     masks = torch.cat([hidden.new_ones(b, 1, k), ~hidden], 1)  # row 0: the original
-    fill = make_fill(x, segments, k, baseline)
+    fill = make_fill(x, segments, k, fill_spec)
 
     def compose_rows(start: int, stop: int) -> Tensor:
         rows = torch.arange(start, stop, device=x.device)

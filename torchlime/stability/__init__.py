@@ -15,6 +15,11 @@ it works the same on images, tables and text:
 - :func:`bayesian_ridge`: BayLIME's surrogate, with a posterior standard deviation per
   coefficient.
 - :func:`adaptive_sampling`: the rounds behind ``n_samples="auto"`` (every explainer).
+
+``print`` a :class:`StabilityReport` or :class:`SeedStability` for the verdict in words
+(which top-k features are stable, whether positions k and k + 1 are a tie, about how many
+samples would resolve it, with the explanation's feature and target names); their
+docstrings define every term (gap, gap_se, n_needed, Jaccard, VSI, CSI, Kendall's W).
 """
 
 from torchlime._adaptive import AdaptiveResult, adaptive_sampling

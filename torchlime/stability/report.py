@@ -12,13 +12,52 @@ from torchlime.functional.bootstrap import bootstrap_coef, gap_test, quantile
 from torchlime.functional.fit import refit
 from torchlime.functional.ranking import top_k_mask
 from torchlime.stability._recipe import recipe_alpha, recipe_design, recipe_surrogate, samples_of
+from torchlime.stability._verdict import (
+    Boundary,
+    compact_repr,
+    describe,
+    headline_stats,
+    tensors_to,
+)
 from torchlime.stability.agreement import jaccard
 
 __all__ = ["StabilityReport", "stability_report"]
 
 
 class StabilityReport(NamedTuple):
-    """A bootstrap stability report: every field has leading dimensions (B, T)."""
+    """A bootstrap stability report: every tensor field has leading dimensions (B, T).
+
+    ``print(report)`` (or :meth:`summary`) says in words, per example and target, which
+    top-k features are stable, whether positions k and k + 1 are a tie, and about how many
+    samples would resolve it; ``repr`` gives shapes and a few headline numbers.
+
+    Terms (the replicates are bootstrap resamples of the explanation's own samples, each
+    refitted with its recipe):
+
+    - **top-k**: the k features with the largest ``|coef|`` in the full fit (ties to the
+      lower index); positions count from 1 in that order.
+    - **top_k_frequency**: the fraction of replicates whose own top k holds the feature; a
+      top-k feature is called *stable* when that fraction is at least ``confidence``.
+    - **Jaccard**: ``|A ∩ B| / |A ∪ B|`` for two top-k sets A, B (1: the same features,
+      0: none shared), averaged over pairs of replicates: what two runs of the explainer
+      would share.
+    - **sign_stability**: the fraction of replicates whose coefficient has the full fit's
+      sign.
+    - **gap**: ``|coef|`` at position k minus ``|coef|`` at position k + 1, the margin by
+      which the k-th feature made the cut (inf with at most k features).
+    - **gap_se**: the standard error of the gap: the standard deviation over replicates of
+      each replicate's gap between the full fit's top-k set and the rest.
+    - **tie**: the boundary is not resolved at ``confidence``: ``gap <= z gap_se``, ``z``
+      the one-sided normal quantile (1.64 at 95 %).
+    - **n_needed**: samples that would resolve the boundary. The surrogate is a weighted
+      least-squares fit of N independent samples, so the covariance of its coefficients,
+      and the variance of the gap (a difference of two of them, the boundary held fixed),
+      fall as 1/N: ``gap_se(N) = gap_se(n) sqrt(n / N)`` from the n samples used. The gap
+      exceeds ``z gap_se(N)`` once ``N > n (z gap_se / gap)²``: that is ``n_needed``, the
+      gap held at its current estimate (S-LIME, Zhou et al. 2021). Below n when the
+      boundary is already resolved; inf for an exact tie (gap 0). The ridge penalty does
+      not grow with N, so the estimate is asymptotic (alpha small against N).
+    """
 
     coef: Tensor
     """(B, T, K) the surrogate refitted on all samples with the explanation's own recipe
@@ -41,11 +80,78 @@ class StabilityReport(NamedTuple):
     gap_se: Tensor
     """(B, T) bootstrap standard error of that gap."""
     n_needed: Tensor
-    """(B, T) samples that would resolve the boundary, ``n (z se / gap)²`` (S-LIME)."""
+    """(B, T) samples that would resolve the boundary, ``n (z gap_se / gap)²`` (see above)."""
     tie: Tensor
     """(B, T) bool: the top-k boundary is not resolved at ``confidence`` (gap <= z se)."""
     n_samples: Tensor
     """(B,) int64 samples the explanation used (rows with positive weight)."""
+    k: int = 5
+    """The size of the top set that was checked."""
+    confidence: float = 0.95
+    """The confidence of the intervals and of the tie test."""
+    n_boot: int = 0
+    """R, the bootstrap replicates."""
+    explanation: Any = None
+    """The explanation that was bootstrapped (feature and target names for the summary)."""
+
+    def summary(self, max_examples: int = 3) -> str:
+        """The report in words: per example and target, the verdict on its top k.
+
+        Args:
+            max_examples: examples shown (the others are counted).
+
+        Returns:
+            a few lines per (example, target): the top k with their coefficients, how many
+            are stable, whether positions k and k + 1 are a tie and about how many samples
+            would resolve them, sign flips, the expected Jaccard; then the terms.
+        """
+        return describe(
+            Boundary(
+                kind="report",
+                coef=self.coef,
+                top_k_frequency=self.top_k_frequency,
+                gap=self.gap,
+                gap_se=self.gap_se,
+                n_needed=self.n_needed,
+                tie=self.tie,
+                n_samples=self.n_samples,
+                n_features=_n_features(self.explanation, self.coef),
+                k=self.k,
+                confidence=self.confidence,
+                replicates=self.n_boot,
+                explanation=self.explanation,
+                agreement={"Jaccard": self.jaccard},
+                sign_stability=self.sign_stability,
+            ),
+            max_examples,
+        )
+
+    def to(self, *args: Any, **kwargs: Any) -> StabilityReport:
+        """Every tensor field moved by ``Tensor.to`` (the other fields kept)."""
+        return tensors_to(self, *args, **kwargs)
+
+    def cpu(self) -> StabilityReport:
+        """Every tensor field on the CPU (the explanation stays where it is)."""
+        return self.to("cpu")
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        ties = f"ties {int(self.tie.sum())} of {self.tie.numel()}"
+        head = (
+            f"k={self.k}, confidence={self.confidence}, n_boot={self.n_boot}, "
+            f"{headline_stats('jaccard', self.jaccard)}, {ties}"
+        )
+        return compact_repr(self, head)
+
+
+def _n_features(exp: Any, coef: Tensor) -> Tensor:
+    """K_b of each example: the explanation's, else every feature."""
+    n = getattr(exp, "n_features", None)
+    if isinstance(n, Tensor):
+        return n
+    return torch.full(coef.shape[:1], coef.shape[-1], dtype=torch.long)
 
 
 def stability_report(
@@ -87,7 +193,7 @@ def stability_report(
             be passed again, a recipe holds only its name).
 
     Returns:
-        :class:`StabilityReport`.
+        :class:`StabilityReport`; ``print`` it for the verdict in words.
 
     Raises:
         ValueError: if the explanation kept no samples.
@@ -133,6 +239,10 @@ def stability_report(
         n_needed=n_needed,
         tie=~resolved,
         n_samples=n_used,
+        k=k,
+        confidence=confidence,
+        n_boot=n_boot,
+        explanation=exp,
     )
 
 
