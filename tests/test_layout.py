@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1] / "torchlime"
-UTILITY = {"_checks", "_random", "_tables", "_version", "types"}
+UTILITY = {"_checks", "_random", "_repr", "_tables", "_version", "types"}
 FRONT_ENDS = {"image", "tabular", "text", "tensor"}
 FACES = {"torchlime", "torchlime.captum"}
 LAYERS = {

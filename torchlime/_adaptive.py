@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from torchlime._random import resolve_generator
+from torchlime._repr import compact_repr
 from torchlime.functional.bootstrap import bootstrap_coef, gap_test
 from torchlime.functional.surrogate import weighted_ridge
 
@@ -37,6 +38,9 @@ class AdaptiveResult(NamedTuple):
     """(B,) int64 rows used per example, the original included."""
     data: Tensor | None = None
     """(B, N, ...) what the samples were composed from, grown alongside (tabular rows)."""
+
+    def __repr__(self) -> str:
+        return compact_repr(self, f"resolved {int(self.resolved.sum())} of {self.resolved.numel()}")
 
 
 def first_round(max_samples: int) -> int:

@@ -40,11 +40,14 @@ def dims(spec: str, pad: float = 0, *, optional: bool = False) -> Any:
     return dataclasses.field(metadata=meta)
 
 
+_SUMMARISED = ("coef", "intercept", "score", "local_pred", "model_pred", "target", "selected")
+
+
 def _frozen(config: Mapping[str, Any] | None) -> Config:
     return MappingProxyType(dict(config or {}))
 
 
-@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True, repr=False)
 class Explanation:
     """Surrogate fits for a batch: every field is a tensor with leading dimension B.
 
@@ -92,6 +95,28 @@ class Explanation:
     def __post_init__(self) -> None:
         if not isinstance(self.config, MappingProxyType):
             object.__setattr__(self, "config", _frozen(self.config))
+
+    def __repr__(self) -> str:
+        """A summary: sizes, targets, fit quality, the recipe's headline and the fields."""
+        b, t, k = self.coef.shape
+        c = self.config
+        shown = self.target[:4].tolist()
+        targets = f"{shown}{' ...' if b > 4 else ''}"
+        recipe = ", ".join(
+            f"{key}={c[key]!r}"
+            for key in ("n_samples", "sampler", "kernel_width", "surrogate", "alpha", "seed")
+            if c.get(key) is not None
+        )
+        fields = ", ".join(
+            f"{name} {tuple(v.shape)}"
+            for name, v in self._tensors().items()
+            if v is not None and name not in _SUMMARISED
+        )
+        r2 = float(self.score.float().mean()) if self.score.numel() else float("nan")
+        return (
+            f"{type(self).__name__}(B={b}, T={t}, K={k}, target={targets}, mean R²={r2:.3f}, "
+            f"{c.get('explainer', 'explainer ?')}: {recipe or 'no recipe'}; {fields})"
+        )
 
     def __len__(self) -> int:
         return self.coef.shape[0]
@@ -329,6 +354,41 @@ class Explanation:
     def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         """The ``metadata`` that :meth:`save` wrote beside an explanation ({} if none)."""
         return dict(_read(path, "cpu").get("metadata", {}))
+
+    def to_html(
+        self, *, images: Tensor | None = None, names: Any = None, max_examples: int = 8, k: int = 10
+    ) -> str:
+        """An HTML view: one figure per example × target (the first ``max_examples``).
+
+        In a notebook, ``IPython.display.HTML(exp.to_html(images=x))`` shows the images
+        beside their weights; ``exp`` alone shows the view without them. Arguments as
+        :func:`torchlime.explanation.html.to_html`: ``images`` (B, C, H, W) float in [0, 1]
+        for image explanations, ``names`` the column names or vocabulary.
+        """
+        from torchlime.explanation.html import to_html
+
+        return to_html(self, images=images, names=names, max_examples=max_examples, k=k)
+
+    def save_html(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        images: Tensor | None = None,
+        names: Any = None,
+        max_examples: int = 8,
+        k: int = 10,
+        title: str | None = None,
+    ) -> None:
+        """Write :meth:`to_html`'s view to ``path`` as a self-contained page (no external files)."""
+        from torchlime.explanation.html import save_html
+
+        save_html(
+            self, path, images=images, names=names, max_examples=max_examples, k=k, title=title
+        )
+
+    def _repr_html_(self) -> str:
+        """The notebook view (:meth:`to_html` with its defaults)."""
+        return self.to_html()
 
 
 def _read(path: str | os.PathLike[str], map_location: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from torchlime.explanation.base import Explanation, dims, listed
 __all__ = ["ImageExplanation", "TabularExplanation", "TensorExplanation", "TextExplanation"]
 
 
-@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True, repr=False)
 class ImageExplanation(Explanation):
     """An explanation of images over superpixels."""
 
@@ -84,7 +84,7 @@ def _namer(names: Names, what: str) -> Any:
     raise TypeError(f"{what} must be a sequence, a mapping or a callable; got {type(names)}")
 
 
-@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True, repr=False)
 class TabularExplanation(Explanation):
     """An explanation of table rows; feature ``k`` is column ``k`` (K = D).
 
@@ -187,7 +187,7 @@ class TabularExplanation(Explanation):
         return self.feature_names(index=index)
 
 
-@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True, repr=False)
 class TextExplanation(Explanation):
     """An explanation of token sequences over distinct tokens (bag of words) or positions.
 
@@ -308,7 +308,7 @@ class TextExplanation(Explanation):
         return where
 
 
-@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True, repr=False)
 class TensorExplanation(Explanation):
     """An explanation of any tensors over the features of a feature mask (captum's kind)."""
 

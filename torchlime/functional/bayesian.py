@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from torchlime import _checks
+from torchlime._repr import compact_repr
 from torchlime.functional.surrogate import (
     Moments,
     r2_score,
@@ -33,6 +34,9 @@ class BayesianRidgeFit(NamedTuple):
     """(..., T) the evidence-maximising noise precision (scikit-learn's ``alpha_``)."""
     prior_precision: Tensor
     """(..., T) the evidence-maximising weight precision (scikit-learn's ``lambda_``)."""
+
+    def __repr__(self) -> str:
+        return compact_repr(self, "")
 
 
 def bayesian_ridge(

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from torchlime import _checks
+from torchlime._repr import compact_repr
 
 __all__ = [
     "Moments",
@@ -36,6 +37,9 @@ class RidgeFit(NamedTuple):
     score: Tensor
     """(..., T) weighted R² on the fitted samples, as scikit-learn's ``Ridge.score``."""
 
+    def __repr__(self) -> str:
+        return compact_repr(self, "")
+
 
 class Moments(NamedTuple):
     """Weighted second moments of a design and its targets: all that a ridge fit needs.
@@ -58,6 +62,9 @@ class Moments(NamedTuple):
     """(..., T) ``Σw(y - ȳ_w)²``, the R² denominator (always around the weighted mean)."""
     weight_sum: Tensor
     """(..., 1) ``Σw``: scikit-learn's Lasso and BayesianRidge scale by it."""
+
+    def __repr__(self) -> str:
+        return compact_repr(self, "")
 
 
 def weighted_ridge(

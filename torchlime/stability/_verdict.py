@@ -11,6 +11,7 @@ from typing import Any
 
 from torch import Tensor
 
+from torchlime._repr import compact_repr
 from torchlime.functional.ranking import normal_quantile
 
 __all__ = ["Boundary", "about", "compact_repr", "describe", "headline_stats", "tensors_to"]
@@ -40,20 +41,6 @@ def _pct(p: float) -> str:
 
 def _num(x: float) -> str:
     return f"{x:.2g}"
-
-
-def _shape_key(value: Tensor) -> str:
-    return f"{tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}"
-
-
-def compact_repr(obj: Any, headline: str) -> str:
-    """``Name(headline; field, field: shape dtype; ...)``: shapes and a few numbers, no tensors."""
-    groups: dict[str, list[str]] = {}
-    for name, value in obj._asdict().items():
-        if isinstance(value, Tensor):
-            groups.setdefault(_shape_key(value), []).append(name)
-    shapes = "; ".join(f"{', '.join(names)}: {key}" for key, names in groups.items())
-    return f"{type(obj).__name__}({headline}; {shapes})"
 
 
 def tensors_to(obj: Any, *args: Any, **kwargs: Any) -> Any:
