@@ -371,6 +371,8 @@ def score_samples(
                 if start == 0 and hasattr(error, "add_note"):  # Python >= 3.11
                     error.add_note(f"(torchlime called the model on {_describe(inputs)})")
                 raise
+            if isinstance(raw, np.ndarray) and raw.dtype.kind in "biuf":  # lime's classifier_fn
+                raw = torch.from_numpy(raw.astype(np.result_type(raw.dtype, np.float32))).to(device)
             if isinstance(raw, Tensor) and raw.ndim == 1:  # one score per input
                 raw = _one_score(raw, output)
             if validate and start == 0:

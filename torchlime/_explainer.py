@@ -211,13 +211,17 @@ class Explainer(nn.Module):
 
     # ------------------------------------------------------------------ recipe and repr
 
-    def recipe(self, seed: int | None = None, design: str | None = None) -> dict[str, Any]:
+    def recipe(
+        self, seed: int | None = None, design: str | None = None, output: Output | None = None
+    ) -> dict[str, Any]:
         """How this explainer makes an explanation: the ``config`` its explanations carry.
 
         Args:
             seed: the call's seed (None when the caller brought a generator).
             design: how this call's samples were drawn, where the call decides it (an
                 enumeration of every coalition: ``"exact"``); None: the sampler's.
+            output: the call's output transform, where the call decides it (None:
+                ``output=``).
 
         Returns:
             a plain mapping (str, numbers, bools, None), saved with the explanation.
@@ -242,7 +246,7 @@ class Explainer(nn.Module):
             "alpha": self.alpha,
             "feature_selection": self.feature_selection,
             "max_features": self.max_features,
-            "output": _checks.plain(self.output),
+            "output": _checks.plain(self.output if output is None else output),
             "class_names": self.class_names,
             "seed": seed,
             "torchlime": __version__,
@@ -345,7 +349,7 @@ class Explainer(nn.Module):
             weights=run.weights if keep_samples else None,
             n_samples=run.n_samples(),
             resolved=run.resolved,
-            config=self.recipe(seed if seed >= 0 else None, design),
+            config=self.recipe(seed if seed >= 0 else None, design, self._output(features)),
             **self._result(features, run.samples, keep_samples),
         )
 
@@ -438,6 +442,10 @@ class Explainer(nn.Module):
             distance_scale=self.distance_scale,
         )
 
+    def _output(self, features: Features) -> Output:
+        """The output transform for these features' model calls (default: ``output=``)."""
+        return self.output
+
     def _score(
         self,
         features: Features,
@@ -458,7 +466,7 @@ class Explainer(nn.Module):
             n_samples=samples.X.shape[1],
             target=target,
             top_labels=top_labels,
-            output=self.output,
+            output=self._output(features),
             batch_size=self._rows_per_call(features),
             device=features.device,
             progress=self.progress if bar is None else bar,

@@ -189,24 +189,45 @@ class TabularExplanation(Explanation):
 
 @dataclass(frozen=True, eq=False, kw_only=True, slots=True, repr=False)
 class TextExplanation(Explanation):
-    """An explanation of token sequences over distinct tokens (bag of words) or positions.
+    """An explanation of text over distinct words or tokens (bag of words) or positions.
 
-    :meth:`as_list` names features with a vocabulary you pass (a list indexed by token id,
-    a mapping, or a callable such as ``tokenizer.convert_ids_to_tokens``).
+    Three ways in, one kind out; :attr:`token_attributions`, :meth:`tokens`,
+    :meth:`feature_labels` and :meth:`as_list` read them all:
+
+    - token ids (``LimeText(model)(input_ids)``): tokens and features are named with a
+      vocabulary you pass (a list indexed by token id, a mapping, or a callable such as
+      ``tokenizer.convert_ids_to_tokens``), by their ids without one;
+    - strings with a tokenizer (``LimeText(model, tokenizer=tok)(texts)``, or a
+      ``BatchEncoding``): the tokens' strings are kept (``pieces``: the vocabulary's, so
+      ``"[CLS]"``, ``"##able"``), and with a fast tokenizer's offsets the text and each
+      token's span, so features are named by the words as written;
+    - strings with a model over strings (lime's ``classifier_fn``): the L tokens are
+      lime's pieces, words and the separators between them (separators are no feature),
+      so ``"".join(exp.tokens(i))`` is text ``i``, and features are lime's words.
     """
 
     input_ids: Tensor = dims("B L")
-    """(B, L) int64 the explained token ids."""
+    """(B, L) int64 the explained token ids (for strings explained with a model over
+    strings: each piece's id in its own text, equal pieces equal ids)."""
     feature_tokens: Tensor = dims("B K", -1)
     """(B, K) int64 token id of each feature (-1 beyond ``n_features[b]``)."""
     token_features: Tensor = dims("B L", -1)
-    """(B, L) int64 feature of each token (-1 for tokens that are not features: padding
-    and special tokens)."""
+    """(B, L) int64 feature of each token (-1 for tokens that are not features: padding,
+    special tokens, separators)."""
     attention_mask: Tensor | None = dims("B L", optional=True)
     """(B, L) the attention mask the sequences came with (0 on padding)."""
     word_start: Tensor | None = dims("B L", False, optional=True)
     """(B, L) bool, the tokens that begin a word when features are words (``word_ids=``);
     None when every token is its own unit."""
+    text: Tensor | None = dims("B S", 0, optional=True)
+    """(B, S) uint8 the explained texts in UTF-8 (0 after their end), when the explainer
+    was given strings (and, with a tokenizer, the tokenizer gave offsets)."""
+    spans: Tensor | None = dims("B L 2", -1, optional=True)
+    """(B, L, 2) int64 each token's ``[start, stop)`` in characters of its text (-1 on
+    padding), beside ``text``."""
+    pieces: Tensor | None = dims("B L P", 0, optional=True)
+    """(B, L, P) uint8 each token's string in UTF-8 (0 after its end), when a tokenizer
+    named the tokens."""
 
     @property
     def token_attributions(self) -> Tensor:
@@ -228,14 +249,14 @@ class TextExplanation(Explanation):
 
         Args:
             names: vocabulary: a sequence or mapping from token id to string, or a
-                callable ``id -> str``; None prints the ids. A word of several pieces is
-                named by its first occurrence's pieces, joined (a WordPiece ``##``
-                continuation mark dropped).
+                callable ``id -> str`` (see :meth:`feature_labels`); None names features
+                by the words of the text, or the tokenizer's pieces, or else the ids.
             index: which sequence of the batch.
             target: which of the T explained targets.
-            positions: append the token positions of each feature, as lime's
-                ``positions=True`` (``"bad_3-7"``; lime counts characters, this counts
-                tokens: a word's first piece).
+            positions: append the positions of each feature's occurrences, as lime's
+                ``positions=True`` (``"bad_3-17"``): character offsets in the text when
+                the explanation holds it (lime's exactly), else token positions (a
+                word's first piece).
 
         Returns:
             (word, weight) pairs by decreasing ``|weight|``.
@@ -243,37 +264,77 @@ class TextExplanation(Explanation):
         labels = self.feature_labels(index, names)
         if positions:
             where = self._where(index)
+            if self.spans is not None:
+                starts = self.spans[index, :, 0].tolist()
+                where = {k: [starts[p] for p in ps] for k, ps in where.items()}
             labels = [f"{w}_{'-'.join(map(str, where.get(k, [])))}" for k, w in enumerate(labels)]
         return listed(self, index, target, labels.__getitem__)
 
     def feature_labels(self, index: int = 0, names: Names = None) -> list[str]:
-        """Each of the K features of sequence ``index`` as a word.
+        """Each of the K features of sequence ``index`` as a word ("" beyond ``K_b``).
 
-        A word is its first occurrence's pieces joined (a WordPiece ``##`` mark dropped);
-        token ids without ``names``.
+        With ``names``, a word is its first occurrence's pieces named by ``names`` and
+        joined (a WordPiece ``##`` mark dropped). Without: the text of its first
+        occurrence when the explanation holds the text (lime's word for strings, the word
+        as written for a tokenizer), else the tokenizer's pieces joined, else token ids.
 
         Args:
             index: which sequence of the batch.
             names: vocabulary: a sequence or mapping id -> string, or a callable.
         """
-        name = _namer(names, "names")
-        pieces = self._pieces(index)
+        first = self._first(index)
+        k = self.coef.shape[-1]
+        if names is None and self.text is not None and self.spans is not None:
+            text, spans = self._text(index), self.spans[index].tolist()
+            return [
+                text[spans[first[f][0]][0] : spans[first[f][-1]][1]] if f in first else ""
+                for f in range(k)
+            ]
+        if names is None and self.pieces is not None:
+            strings = self._piece_strings(index)
+            name: Any = strings.__getitem__
+        else:
+            ids, to_str = self.input_ids[index].tolist(), _namer(names, "names")
+            name = lambda p: to_str(ids[p])  # noqa: E731
         out = []
-        for k in range(self.coef.shape[-1]):
-            parts = [name(t) for t in pieces.get(k, [])]
+        for f in range(k):
+            parts = [name(p) for p in first.get(f, [])]
             out.append(parts[0] + "".join(p.removeprefix("##") for p in parts[1:]) if parts else "")
         return out
 
     def tokens(self, index: int = 0, names: Names = None) -> list[str]:
         """Sequence ``index``'s L tokens as strings, ``""`` at padding positions.
 
-        Aligned with :attr:`token_attributions` (position ``l`` of both is token ``l``);
-        token ids without ``names``. What a view shows beside the weights.
+        Aligned with :attr:`token_attributions` (position ``l`` of both is token ``l``):
+        what a view shows beside the weights. With ``names``, token ids named by it;
+        without, the tokenizer's pieces (``"[CLS]"``, ``"##able"``), or for strings
+        explained with a model over strings lime's pieces (``"".join`` gives the text
+        back), or else the ids.
+
+        Args:
+            index: which sequence of the batch.
+            names: vocabulary: a sequence or mapping id -> string, or a callable.
         """
-        name = _namer(names, "names")
         ids = self.input_ids[index].tolist()
         keep = [True] * len(ids) if self.attention_mask is None else self.attention_mask[index]
-        return [name(t) if bool(k) else "" for t, k in zip(ids, keep, strict=True)]
+        if names is None and self.pieces is not None:
+            strings = self._piece_strings(index)
+        elif names is None and self.text is not None and self.spans is not None:
+            text = self._text(index)
+            strings = [text[a:b] if a >= 0 else "" for a, b in self.spans[index].tolist()]
+        else:
+            strings = [_namer(names, "names")(t) for t in ids]
+        return [s if bool(k) else "" for s, k in zip(strings, keep, strict=True)]
+
+    def _text(self, index: int) -> str:
+        """Text ``index`` decoded whole (NULs after its end: spans never reach them)."""
+        text = self.text if self.text is not None else self.input_ids.new_zeros(len(self), 0)
+        return bytes(text[index].tolist()).decode("utf-8", errors="replace")
+
+    def _piece_strings(self, index: int) -> list[str]:
+        """Token ``l``'s string for every ``l`` (the ``pieces`` field, decoded)."""
+        rows = [] if self.pieces is None else self.pieces[index].tolist()
+        return [bytes(p).rstrip(b"\0").decode("utf-8", errors="replace") for p in rows]
 
     def _starts(self, index: int) -> list[bool]:
         features = self.token_features[index].tolist()
@@ -281,22 +342,21 @@ class TextExplanation(Explanation):
             return [f >= 0 for f in features]
         return self.word_start[index].tolist()
 
-    def _pieces(self, index: int) -> dict[int, list[int]]:
-        """Feature -> the token ids of its first occurrence."""
-        ids = self.input_ids[index].tolist()
+    def _first(self, index: int) -> dict[int, list[int]]:
+        """Feature -> the token positions of its first occurrence (a word's pieces)."""
         features = self.token_features[index].tolist()
-        pieces: dict[int, list[int]] = {}
+        first: dict[int, list[int]] = {}
         current = -1  # the feature whose first occurrence is being read, if any
-        for token, f, start in zip(ids, features, self._starts(index), strict=True):
+        for pos, (f, start) in enumerate(zip(features, self._starts(index), strict=True)):
             if f >= 0 and start:
-                current = f if f not in pieces else -1
+                current = f if f not in first else -1
                 if current >= 0:
-                    pieces[f] = [token]
+                    first[f] = [pos]
             elif f >= 0 and f == current:
-                pieces[f].append(token)
+                first[f].append(pos)
             else:
                 current = -1
-        return pieces
+        return first
 
     def _where(self, index: int) -> dict[int, list[int]]:
         """Feature -> the positions of its occurrences (a word's first piece)."""

@@ -81,7 +81,8 @@ from torchlime.functional.tabular_sampling import (
     sample_tabular,
     sample_tabular_pool,
 )
-from torchlime.functional.text import TextFeatures, remove_tokens, text_features
+from torchlime.functional.text import TextFeatures, align_tokens, remove_tokens, text_features
+from torchlime.functional.words import remove_words, split_text
 
 __all__ = [
     "BASELINES",
@@ -101,6 +102,7 @@ __all__ = [
     "TabularSamples",
     "TabularStats",
     "TextFeatures",
+    "align_tokens",
     "average_ranks",
     "bayesian_from_moments",
     "bayesian_ridge",
@@ -128,6 +130,7 @@ __all__ = [
     "r2_score",
     "refit",
     "remove_tokens",
+    "remove_words",
     "residual_sum_of_squares",
     "ridge_from_moments",
     "ridge_std",
@@ -141,6 +144,7 @@ __all__ = [
     "shapley_fit",
     "shapley_kernel",
     "shapley_masks",
+    "split_text",
     "stats_from_summary",
     "stratified_masks",
     "tabular_representation",

@@ -13,8 +13,11 @@ lime 0.2.0.1's ``LimeTextExplainer`` on token-id tensors instead of strings:
   up and the sequence is padded at the end, as lime deletes words from the string) or
   replaced by ``mask_id`` (lime's ``bow=False`` puts ``"UNKWORDZ"`` in its place; a
   removed word of several pieces becomes one ``mask_id``, as lime's word does).
+  :func:`align_tokens` moves any other per-token key of an encoding (``token_type_ids``)
+  the same way, so every token that stays keeps its own value.
 
-lime's text sampler (a uniform number of features removed) is
+Text held as strings (lime's word splitting, perturbed strings) is
+:mod:`torchlime.functional.words`. lime's text sampler (a uniform number of features removed) is
 :func:`~torchlime.functional.sample_removals`.
 """
 
@@ -26,7 +29,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["TextFeatures", "remove_tokens", "text_features"]
+__all__ = ["TextFeatures", "align_tokens", "remove_tokens", "text_features"]
 
 
 class TextFeatures(NamedTuple):
@@ -199,20 +202,75 @@ def remove_tokens(
         >>> out.tolist(), att.tolist()
         ([[101, 7, 102, 0]], [[1, 1, 1, 0]])
     """
-    is_feature = token_features >= 0
-    kept = keep.gather(1, token_features.clamp(min=0))
-    removed = is_feature & ~kept
-    dropped = removed
+    removed, dropped = _removed(token_features, keep, mask_id is not None, word_start)
     if mask_id is not None:
         input_ids = torch.where(removed, mask_id, input_ids)
         if word_start is None:  # one token per unit: nothing closes up
             return input_ids, attention_mask
-        dropped = removed & ~word_start  # the word's other pieces
-    r, seq = input_ids.shape
     stays = attention_mask.bool() & ~dropped
+    seq = input_ids.shape[1]
+    attention = torch.arange(seq, device=input_ids.device) < stays.sum(1, keepdim=True)
+    return _close_up(input_ids, stays, pad_id), attention.to(attention_mask.dtype)
+
+
+def align_tokens(
+    values: Tensor,
+    attention_mask: Tensor,
+    token_features: Tensor,
+    keep: Tensor,
+    *,
+    masked: bool = False,
+    word_start: Tensor | None = None,
+    pad: int = 0,
+) -> Tensor:
+    """Move any per-token values as :func:`remove_tokens` moves the tokens.
+
+    ``token_type_ids``, position ids or any other (R, L) key of a tokenizer's encoding:
+    a dropped token's entry goes with it, the rest close up, ``pad`` fills the end, so
+    every token that stays keeps its own value (a segment B token stays in segment B). A
+    masked token keeps its entry.
+
+    Args:
+        values: (R, L) the values of the original tokens.
+        attention_mask: (R, L) 0/1, 0 on padding.
+        token_features: (R, L) int64 feature of each token (-1: not a feature, kept).
+        keep: (R, K) bool, the features each row keeps.
+        masked: as ``mask_id is not None`` for :func:`remove_tokens`.
+        word_start: (R, L) bool, as for :func:`remove_tokens`.
+        pad: the value written after the last token.
+
+    Returns:
+        (R, L), of ``values``' dtype.
+
+    Example:
+        >>> types = torch.tensor([[0, 0, 0, 1, 1]])
+        >>> feats = torch.tensor([[-1, 0, -1, 1, -1]])
+        >>> align_tokens(types, torch.ones_like(types), feats, torch.tensor([[False, True]]))
+        tensor([[0, 0, 1, 1, 0]])
+    """
+    if masked and word_start is None:  # as remove_tokens: nothing moves
+        return values
+    _, dropped = _removed(token_features, keep, masked, word_start)
+    return _close_up(values, attention_mask.bool() & ~dropped, pad)
+
+
+def _removed(
+    token_features: Tensor, keep: Tensor, masked: bool, word_start: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """(R, L) bool tokens of removed features, and those of them that are dropped."""
+    is_feature = token_features >= 0
+    removed = is_feature & ~keep.gather(1, token_features.clamp(min=0))
+    if not masked:
+        return removed, removed
+    if word_start is None:
+        return removed, torch.zeros_like(removed)
+    return removed, removed & ~word_start  # a masked word keeps its first piece
+
+
+def _close_up(values: Tensor, stays: Tensor, pad: int) -> Tensor:
+    """(R, L) ``values`` where ``stays``, moved left in order, ``pad`` after them."""
+    r, seq = values.shape
     dest = torch.where(stays, stays.cumsum(1) - 1, seq)  # column L is a dump
-    out = torch.full((r, seq + 1), pad_id, dtype=input_ids.dtype, device=input_ids.device)
-    out.scatter_(1, dest, input_ids)
-    length = stays.sum(1, keepdim=True)
-    attention = (torch.arange(seq, device=input_ids.device) < length).to(attention_mask.dtype)
-    return out[:, :seq], attention
+    out = torch.full((r, seq + 1), pad, dtype=values.dtype, device=values.device)
+    out.scatter_(1, dest, values)
+    return out[:, :seq]
