@@ -2,7 +2,9 @@
 
 scikit-learn's bundled Wisconsin breast-cancer data (569 rows, 30 columns) trains a small
 MLP here; torchlime explains the predicted class of every held-out row at once, with
-lime's quartile discretization, prints lime-style lists and writes bar charts to out/.
+lime's quartile discretization. The table stays a pandas DataFrame: its columns name the
+features, the rows to explain are DataFrame rows, and the class names come along. It
+prints lime-style lists and writes bar charts and the notebook view to out/.
 
 Run: ``python examples/tabular.py [--n-samples N] [--out DIR]``.
 """
@@ -27,10 +29,11 @@ parser.add_argument("--out", type=Path, default=Path("out"))
 args = parser.parse_args()
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-# %% Data: a fixed 70/30 split, standardised inside the model so it takes raw rows.
-data = load_breast_cancer()
-X = torch.tensor(data.data, dtype=torch.float32)
-y = torch.tensor(data.target)
+# %% Data: a DataFrame, a fixed 70/30 split, standardised inside the model (raw rows in).
+data = load_breast_cancer(as_frame=True)
+frame = data.data  # 569 rows, 30 named float64 columns
+X = torch.tensor(frame.to_numpy(), dtype=torch.float32)
+y = torch.tensor(data.target.to_numpy())
 order = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
 train, test = order[:400], order[400:]
 mean, std = X[train].mean(0), X[train].std(0)
@@ -63,16 +66,17 @@ with torch.no_grad():
     accuracy = (model(X[test]).argmax(1) == y[test]).float().mean().item()
 print(f"MLP test accuracy: {accuracy:.3f} on {len(test)} held-out rows")
 
-# %% Explain every held-out row's predicted class in one call.
+# %% Explain every held-out row's predicted class in one call, straight from the DataFrame:
+# its columns become the feature names, its float64 rows are cast to the model's float32.
 explainer = torchlime.LimeTabular(
     model,
-    X[train],
-    feature_names=list(data.feature_names),
+    frame.iloc[train.numpy()],
     discretizer="quartile",
+    class_names=list(data.target_names),
     n_samples=args.n_samples,
     progress=False,
 ).to(device)
-rows = X[test].to(device)
+rows = frame.iloc[test.numpy()]
 start = time.perf_counter()
 exp = explainer(rows, generator=torch.Generator(device).manual_seed(0))
 if device.type == "cuda":
@@ -84,14 +88,13 @@ print(
 )
 
 # %% What lime would print for the first two rows, and how faithful each surrogate is.
-classes = list(data.target_names)
 for i in range(2):
-    label = classes[int(exp.target[i, 0])]
+    label = exp.target_names(i)[0]
     print(
         f"\nrow {int(test[i])}: predicted {label} (p={float(exp.model_pred[i, 0]):.3f}), "
         f"surrogate R²={float(exp.score[i, 0]):.2f}"
     )
-    for name, weight in exp.as_list(explainer.feature_names, index=i)[:5]:
+    for name, weight in exp.as_list(index=i)[:5]:
         print(f"  {weight:+.3f}  {name}")
 
 # Which columns matter most across all explained rows (mean |weight|)?
@@ -105,8 +108,7 @@ print("\nmost used columns:", ", ".join(explainer.feature_names[c] for c in top)
 # independent draws about as often as two seeds of the default agree with each other.
 sharing = torchlime.LimeTabular(
     model,
-    X[train],
-    feature_names=list(data.feature_names),
+    frame.iloc[train.numpy()],
     n_samples=args.n_samples,
     share_samples=True,
     progress=False,
@@ -124,9 +126,12 @@ print(
     f"with the first run {to_shared.mean():.2f}, between two seeds {to_seed.mean():.2f}"
 )
 
-# %% Bar charts, lime's as_pyplot_figure style.
+# %% Bar charts, lime's as_pyplot_figure style, and the notebook view (in Jupyter, `exp[:2]`
+# shows itself; here it is saved as a self-contained page).
 args.out.mkdir(parents=True, exist_ok=True)
 for i in range(2):
     path = args.out / f"tabular_row{int(test[i])}.png"
-    save_bar_figure(exp.cpu(), path, explainer.feature_names, index=i)
+    save_bar_figure(exp.cpu(), path, index=i)
     print(f"wrote {path}")
+exp[:2].cpu().save_html(args.out / "tabular.html")
+print(f"wrote {args.out / 'tabular.html'}")

@@ -5,7 +5,9 @@ trains one: a one-layer transformer encoder on a hand-written corpus of short re
 with a word-level tokenizer and a Hugging Face-style interface (``model(input_ids=...,
 attention_mask=...)`` returning an object with ``.logits``). torchlime explains the
 predicted class of each test sentence over its distinct words (lime's bag of words),
-prints lime-style lists and writes bar charts to out/.
+twice: on token ids, as a Hugging Face model takes them, and on the raw strings through a
+``classifier_fn`` as lime users write it. It prints lime-style lists and writes bar charts
+and the notebook view (``exp.save_html``) to out/.
 
 Run: ``python examples/text.py [--n-samples N] [--out DIR]``.
 """
@@ -133,9 +135,11 @@ with torch.no_grad():
 print(f"training loss {loss.item():.3f}, training accuracy {accuracy:.2f}")
 
 # %% Explain the test sentences in one call: every sentence, every sample, batched.
+names = ["negative", "positive"]
 explainer = torchlime.LimeText(
     model,
     special_ids=[CLS],  # never explained, never removed
+    class_names=names,
     n_samples=args.n_samples,
     batch_size=512,
     progress=False,
@@ -150,17 +154,37 @@ exp = explainer(
 seconds = time.perf_counter() - start
 print(f"explained {len(TEST)} sentences x {args.n_samples} samples in {seconds:.2f} s on {device}")
 
-names = ["negative", "positive"]
 for i, sentence in enumerate(TEST):
-    label = names[int(exp.target[i, 0])]
+    label = exp.target_names(i)[0]
     print(f'\n"{sentence}" -> {label} (p={float(exp.model_pred[i, 0]):.2f})')
     for word, weight in exp.as_list(id_to_word, index=i)[:4]:
         print(f"  {weight:+.3f}  {word}")
 
-# %% Bar charts, lime's as_pyplot_figure style.
+
+# %% The same model behind lime's habit: a function of strings returning probabilities.
+# torchlime splits the strings as lime does (its \W+ split, bag of words), builds every
+# perturbed string and calls the function on batches of them; words name the features.
+def classifier_fn(batch: list[str]) -> torch.Tensor:
+    encoded = {k: v.to(device) for k, v in tokenize(batch).items()}
+    with torch.no_grad():
+        return model(**encoded).logits.softmax(-1)
+
+
+on_strings = torchlime.LimeText(
+    classifier_fn, class_names=names, n_samples=args.n_samples, batch_size=512, progress=False
+)
+exp_strings = on_strings(TEST, target=exp.target.cpu(), generator=0)
+for i, sentence in enumerate(TEST[:2]):
+    top = ", ".join(f"{w} {v:+.2f}" for w, v in exp_strings.as_list(index=i)[:4])
+    print(f'strings: "{sentence}" -> {exp_strings.target_names(i)[0]}: {top}')
+
+# %% Bar charts, lime's as_pyplot_figure style, and the notebook view: in Jupyter
+# `exp_strings` shows itself; here it is saved as a self-contained page.
 args.out.mkdir(parents=True, exist_ok=True)
 for i in range(2):
     path = args.out / f"text_{i}.png"
-    title = f'"{TEST[i]}" -> {names[int(exp.target[i, 0])]}'
+    title = f'"{TEST[i]}" -> {exp.target_names(i)[0]}'
     save_bar_figure(exp.cpu(), path, id_to_word, index=i, title=title)
     print(f"wrote {path}")
+exp_strings.save_html(args.out / "text.html")
+print(f"wrote {args.out / 'text.html'}")

@@ -204,7 +204,7 @@ def image_grid(
     cols = list(range(exp.coef.shape[1])) if targets is None else list(targets)
     if not rows or not cols:
         raise ValueError("image_grid needs at least one image and one target")
-    fig = Figure(figsize=(2.6 * (1 + len(cols)), 2.7 * len(rows) + 0.6), layout="constrained")
+    fig = Figure(figsize=(2.6 * (1 + len(cols)), 3.0 * len(rows) + 0.6), layout="constrained")
     axes = fig.subplots(len(rows), 1 + len(cols), squeeze=False)
     for r, i in enumerate(rows):
         names = exp.target_names(i)
@@ -238,7 +238,7 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> None:
     folder = os.path.dirname(os.fspath(path))
     if folder:
         os.makedirs(folder, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
 def save_image_figure(
