@@ -103,20 +103,17 @@ print(
 )
 
 # %% 3. Faithfulness: deletion/insertion against random orders, correlation, randomisation.
-# Deletion and the correlation hide superpixels with their mean colour, the perturbation the
-# explanation describes; insertion starts from a blurred copy, as in RISE.
+# Given the explanation, deletion and the correlation read its superpixels, targets and
+# recipe: they hide superpixels as the explainer did (each one's mean colour), the
+# perturbation the explanation describes; insertion starts from a blurred copy, as in RISE.
 kw = {"segments": exp.segments, "batch_size": 64}
-deletion = metrics.deletion_auc(model, x, exp.coef, exp.target, baseline="mean", **kw)
+deletion = metrics.deletion_auc(model, x, exp, batch_size=64)
 insertion = metrics.insertion_auc(model, x, exp.coef, exp.target, **kw)
-rand_del = metrics.random_order_auc(
-    model, x, exp.target, baseline="mean", n_orders=3, generator=g, **kw
-)
+rand_del = metrics.random_order_auc(model, x, exp=exp, n_orders=3, generator=g, batch_size=64)
 rand_ins = metrics.random_order_auc(
     model, x, exp.target, kind="insertion", n_orders=3, generator=g, **kw
 )
-faith = metrics.faithfulness_correlation(
-    model, x, exp.coef, exp.target, baseline="mean", n_runs=30, generator=g, **kw
-)
+faith = metrics.faithfulness_correlation(model, x, exp, n_runs=30, generator=g, batch_size=64)
 print(
     f"\ndeletion AUC {deletion[0, 0]:.3f} (random order {rand_del.mean():.3f}, lower is better); "
     f"insertion AUC {insertion[0, 0]:.3f} (random order {rand_ins.mean():.3f}, higher is better)"

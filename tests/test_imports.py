@@ -8,7 +8,8 @@ from pathlib import Path
 def test_import_pulls_in_no_optional_dependency():
     code = (
         "import sys, torchlime, torchlime.functional, torchlime.captum;"
-        "print([m for m in ('matplotlib', 'skimage', 'sklearn', 'scipy', 'lime', 'captum') "
+        "print([m for m in ('matplotlib', 'skimage', 'sklearn', 'scipy', 'lime', 'captum', "
+        "'pandas', 'transformers', 'tokenizers') "
         "if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
