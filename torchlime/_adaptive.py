@@ -16,9 +16,16 @@ from torch import Tensor
 from torchlime._random import resolve_generator
 from torchlime._repr import compact_repr
 from torchlime.functional.bootstrap import bootstrap_coef, gap_test
+from torchlime.functional.resolution import resolution_test, ridge_covariance
 from torchlime.functional.surrogate import weighted_ridge
 
-__all__ = ["AdaptiveResult", "adaptive_sampling", "first_round"]
+__all__ = ["STOPS", "AdaptiveResult", "adaptive_sampling", "first_round"]
+
+STOPS = ("gap", "set")
+"""When ``n_samples="auto"`` stops: the bootstrap gap test of the top-k boundary at
+``confidence`` (``"gap"``, S-LIME's), or the top-k set resolved by Holm's pairwise rank
+tests at the family-wise error rate ``1 - confidence`` (``"set"``, see
+:func:`~torchlime.functional.resolution_test`)."""
 
 Draw = Callable[[Tensor, int], Sequence[Tensor]]
 
@@ -33,7 +40,8 @@ class AdaptiveResult(NamedTuple):
     weights: Tensor
     """(B, N) float, 0 on padding rows."""
     resolved: Tensor
-    """(B, T) bool: the top-k boundary is resolved (False: a tie at the budget)."""
+    """(B, T) bool: the top-k boundary is resolved (with ``stop="set"``: the top-k set at
+    the family-wise error rate ``1 - confidence``); False: a tie at the budget."""
     n_samples: Tensor
     """(B,) int64 rows used per example, the original included."""
     data: Tensor | None = None
@@ -68,6 +76,7 @@ def adaptive_sampling(
     alpha: float = 1.0,
     design: str = "iid",
     generator: torch.Generator | None = None,
+    stop: str = "gap",
 ) -> AdaptiveResult:
     """Sample in rounds until each example's top-k boundary is resolved or the budget is spent.
 
@@ -79,6 +88,13 @@ def adaptive_sampling(
     drawn and scored. An example still unresolved at ``max_samples`` is reported as a tie
     (``resolved`` False) rather than pretending to a certain top k. One host sync per
     round decides who goes on.
+
+    With ``stop="set"`` the question after each round is instead whether the top-k *set*
+    is resolved at the family-wise error rate ``1 - confidence``
+    (:func:`~torchlime.functional.resolution_test` on the ridge's sandwich covariance,
+    :func:`~torchlime.functional.ridge_covariance`: no bootstrap, so ``resolved`` is what
+    :func:`~torchlime.stability.resolution_report` says of the final samples), and the
+    next round aims at that test's ``n_needed``.
 
     Args:
         draw: ``draw(index, n_extra)`` draws and scores ``n_extra`` new samples for the
@@ -100,6 +116,7 @@ def adaptive_sampling(
             :func:`~torchlime.functional.bootstrap_coef`); paired rounds add an even
             number of samples.
         generator: source of randomness for the bootstrap, on the samples' device.
+        stop: ``"gap"`` or ``"set"`` (see ``STOPS``).
 
     Returns:
         :class:`AdaptiveResult`.
@@ -122,6 +139,8 @@ def adaptive_sampling(
     b, n, kk = masks.shape
     device = masks.device
     generator, _ = resolve_generator(generator, device)
+    if stop not in STOPS:
+        raise ValueError(f"stop must be one of {STOPS}; got {stop!r}")
     if max_samples < n:
         raise ValueError(f"max_samples must be >= the first round's {n} samples; got {max_samples}")
     all_rows = torch.arange(b, device=device)
@@ -134,13 +153,20 @@ def adaptive_sampling(
     while True:
         sub = (masks[active], scores[active], weights[active])
         coef = weighted_ridge(*sub, alpha, feature_mask=valid[active]).coef
-        boot = bootstrap_coef(
-            *sub, valid[active], n_features[active], alpha, n_boot, design=design,
-            generator=generator,
-        )  # fmt: skip
-        _, _, needed, ok = gap_test(
-            coef, boot, k, n_used[active], n_features=n_features[active], confidence=confidence
-        )
+        if stop == "set":
+            cov = ridge_covariance(*sub, alpha, feature_mask=valid[active], design=design)
+            res = resolution_test(coef, cov, k, 1 - confidence, n_samples=n_used[active, None],
+                                  n_features=n_features[active])  # fmt: skip
+            needed, ok = res.n_needed, res.set_resolved
+        else:
+            boot = bootstrap_coef(
+                *sub, valid[active], n_features[active], alpha, n_boot, design=design,
+                generator=generator,
+            )  # fmt: skip
+            _, _, needed, ok = gap_test(
+                coef, boot, k, n_used[active], n_features=n_features[active],
+                confidence=confidence,
+            )  # fmt: skip
         resolved[active] = ok
         going = ~ok.all(-1)
         goal = torch.where(going[:, None], needed, 0.0).amax().clamp(max=2.0 * n_cur)

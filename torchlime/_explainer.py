@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from torchlime import _checks
-from torchlime._adaptive import adaptive_sampling, first_round
+from torchlime._adaptive import STOPS, adaptive_sampling, first_round
 from torchlime._engine import (
     Compose,
     Progress,
@@ -110,6 +110,8 @@ class Explainer(nn.Module):
         max_samples: with ``n_samples="auto"``, the budget of samples per example.
         top_k: with ``n_samples="auto"``, the size of the top set whose boundary is tested.
         confidence: with ``n_samples="auto"``, the one-sided confidence of that test.
+        stop: with ``n_samples="auto"``, ``"gap"`` (that test) or ``"set"``: stop when the
+            top-k set is resolved at FWER ``1 - confidence`` (``stability.resolution_report``).
         class_names: a name for each model output (lime's ``class_names``): explanations
             and their views name targets with them (``exp.target_names()``).
         progress: progress bar on stderr (None: only on a terminal).
@@ -142,6 +144,7 @@ class Explainer(nn.Module):
         max_samples: int = 10_000,
         top_k: int = 5,
         confidence: float = 0.95,
+        stop: str = "gap",
         class_names: Sequence[Any] | None = None,
         progress: bool | None = None,
         eval_mode: bool = True,
@@ -155,6 +158,8 @@ class Explainer(nn.Module):
             _check_int("top_k", top_k, 1, ">= 1")
             if not 0 < confidence < 1:
                 raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
+            if stop not in STOPS:
+                raise ValueError(f"stop must be one of {STOPS}; got {stop!r}")
         if batch_size != "auto":
             _check_int("batch_size", batch_size, 1, '>= 1 or "auto"')
         output_fn(output)
@@ -204,6 +209,7 @@ class Explainer(nn.Module):
         self.max_samples = max_samples
         self.top_k = top_k
         self.confidence = confidence
+        self.stop = stop
         self.class_names = _checks.names("class_names", class_names)
         self.progress = progress
         self.eval_mode = eval_mode
@@ -234,6 +240,7 @@ class Explainer(nn.Module):
             "max_samples": self.max_samples if auto else None,
             "top_k": self.top_k if auto else None,
             "confidence": self.confidence if auto else None,
+            "stop": self.stop if auto else None,
             "sampler": _checks.plain(self.sampler),
             "design": design or self._design(),
             "share_samples": self.share_samples,
@@ -505,6 +512,7 @@ class Explainer(nn.Module):
             k=self.top_k,
             max_samples=self.max_samples,
             confidence=self.confidence,
+            stop=self.stop,
             alpha=self.alpha,
             design=self._design(),
             generator=generator,

@@ -14,7 +14,8 @@ Modality-agnostic first, in pipeline order:
 - KernelSHAP: ``shapley_masks``, ``shapley_kernel``, ``shapley_fit`` (the efficiency
   constraint, exactly);
 - analysis helpers: ``bootstrap_weights``, ``bootstrap_coef``, ``gap_test``,
-  ``top_k_mask``, ``average_ranks``.
+  ``ridge_covariance``, ``resolution_test`` (resolved top-k positions and set at a
+  family-wise error rate), ``top_k_mask``, ``average_ranks``.
 
 Then the modality stages: images (``make_fill``, ``segment_mean``, ``compose``), tables
 (``tabular_stats``, ``discretize``, ``tabular_representation``, ``sample_tabular``,
@@ -36,6 +37,7 @@ from torchlime.functional.kernels import (
 )
 from torchlime.functional.lasso import lasso_from_moments
 from torchlime.functional.ranking import average_ranks, top_k_mask, valid_features
+from torchlime.functional.resolution import Resolution, resolution_test, ridge_covariance
 from torchlime.functional.sampling import (
     LAWS,
     SAMPLERS,
@@ -96,6 +98,7 @@ __all__ = [
     "TABULAR_SAMPLERS",
     "BayesianRidgeFit",
     "Moments",
+    "Resolution",
     "RidgeFit",
     "Surrogate",
     "TabularPool",
@@ -132,6 +135,8 @@ __all__ = [
     "remove_tokens",
     "remove_words",
     "residual_sum_of_squares",
+    "resolution_test",
+    "ridge_covariance",
     "ridge_from_moments",
     "ridge_std",
     "row_bins",

@@ -9,6 +9,9 @@ it works the same on images, tables and text:
   bootstrap over its samples (zero extra model calls) gives each coefficient's spread and
   interval, the expected top-k Jaccard between two runs, sign stability, and whether the
   top-k boundary is resolved or a tie.
+- :func:`resolution_report`: which top-k positions and which top-k set are resolved at a
+  stated family-wise error rate (pairwise rank tests on the full covariance of the
+  coefficients, Holm's step-down), and about how many samples would resolve the rest.
 - :func:`seed_stability`: R seeds explained as one batch, scored with top-k Jaccard,
   Visani's VSI and CSI, and Kendall's W (:mod:`~torchlime.stability.agreement`).
 - :func:`kernel_width_sweep`: refits for many kernel widths from the same model outputs.
@@ -24,16 +27,20 @@ docstrings define every term (gap, gap_se, n_needed, Jaccard, VSI, CSI, Kendall'
 
 from torchlime._adaptive import AdaptiveResult, adaptive_sampling
 from torchlime.functional.bootstrap import bootstrap_weights, gap_test
+from torchlime.functional.resolution import Resolution, resolution_test, ridge_covariance
 from torchlime.functional.surrogate import ridge_std
 from torchlime.stability.agreement import csi, jaccard, kendall_w, top_k_mask, vsi
 from torchlime.stability.bayesian import BayesianRidgeFit, bayesian_ridge
 from torchlime.stability.report import StabilityReport, stability_report
+from torchlime.stability.resolution import ResolutionReport, resolution_report
 from torchlime.stability.seeds import SeedStability, seed_stability
 from torchlime.stability.sweep import kernel_width_sweep
 
 __all__ = [
     "AdaptiveResult",
     "BayesianRidgeFit",
+    "Resolution",
+    "ResolutionReport",
     "SeedStability",
     "StabilityReport",
     "adaptive_sampling",
@@ -44,6 +51,9 @@ __all__ = [
     "jaccard",
     "kendall_w",
     "kernel_width_sweep",
+    "resolution_report",
+    "resolution_test",
+    "ridge_covariance",
     "ridge_std",
     "seed_stability",
     "stability_report",

@@ -14,7 +14,15 @@ from torch import Tensor
 from torchlime._repr import compact_repr
 from torchlime.functional.ranking import normal_quantile
 
-__all__ = ["Boundary", "about", "compact_repr", "describe", "headline_stats", "tensors_to"]
+__all__ = [
+    "Boundary",
+    "about",
+    "compact_repr",
+    "describe",
+    "headline_stats",
+    "names",
+    "tensors_to",
+]
 
 _EPS = 1e-6  # frequencies are means of bools in float32: 19 / 20 must count as 95 %
 
@@ -82,7 +90,7 @@ class Boundary:
     sign_stability: Tensor | None = None  # (B, T, K), report only
 
 
-def _names(exp: Any, index: int, k: int, t: int) -> tuple[list[str], list[str]]:
+def names(exp: Any, index: int, k: int, t: int) -> tuple[list[str], list[str]]:
     """Feature labels (K) and target names (T) of example ``index``, with fallbacks."""
     try:
         features = list(exp.feature_labels(index))
@@ -130,7 +138,7 @@ def describe(v: Boundary, max_examples: int) -> str:
     lines = [head]
     noun = "superpixels" if hasattr(v.explanation, "segments") else "features"
     for i in range(min(b, max_examples)):
-        features, targets = _names(v.explanation, i, k_pad, t)
+        features, targets = names(v.explanation, i, k_pad, t)
         k_b = int(n_features[i])
         for j in range(t):
             c = coef[i, j, :k_b]
