@@ -11,6 +11,17 @@ segments the images one by one on the CPU. Each repeat times both, interleaved, 
 table shows medians over repeats, in milliseconds per image, and the ratio ours / theirs
 (below 1: ours is faster).
 
+With ``--quality`` it instead checks SLIC's segments (``n_segments=50``, ``compactness=10``,
+connectivity on) against scikit-image's on every RGB photo bundled with scikit-image, at
+224 x 224 and 512 x 512 (``--sizes``), and prints a markdown table: the within-superpixel
+Lab variance ratio ours / scikit-image's (mean over pixels of the squared Lab distance to
+the superpixel's mean colour), both segment counts, boundary recall (the fraction of
+scikit-image's boundary pixels within 2 px of one of ours) and whether every segment is
+4-connected. The criteria of tests/segmentation/test_every_photo.py are: ratio <= 1.15,
+counts within 15 %, recall >= 0.6, connected.
+
+    python benchmarks/bench_segmentation.py --quality
+
 On a shared CPU, run with ``OMP_WAIT_POLICY=PASSIVE``: libgomp's worker threads otherwise
 spin between parallel regions and, when another process holds a core, stall every op of a
 batched tensor program (scikit-image is single-threaded and barely affected). The load
@@ -20,12 +31,15 @@ average is recorded with the results.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import json
 import os
 import platform
 import statistics
 import subprocess
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,6 +87,103 @@ def git_commit() -> str:
         return "unknown"
 
 
+def bundled_rgb_photos() -> list[tuple[str, np.ndarray]]:
+    """(name, (H, W, 3) uint8) for every RGB photo in scikit-image's wheel (as the test)."""
+    from skimage import color, data
+
+    skip = {"download_all", "data_dir", "lbp_frontal_face_cascade_filename", "file_hash"}
+    seen, photos = set(), []
+    for name in sorted(data.__all__):
+        loader = getattr(data, name, None)
+        if name in skip or not inspect.isfunction(loader):
+            continue
+        if any(p.default is p.empty for p in inspect.signature(loader).parameters.values()):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                loaded = loader()
+        except Exception:  # not in the wheel: needs pooch and a download
+            continue
+        arrays = loaded if isinstance(loaded, tuple) else (loaded,)
+        for i, image in enumerate(arrays):
+            if not (
+                isinstance(image, np.ndarray)
+                and image.dtype == np.uint8
+                and image.ndim == 3
+                and image.shape[2] in (3, 4)
+            ):
+                continue
+            if image.shape[2] == 4:
+                image = np.round(color.rgba2rgb(image) * 255).astype(np.uint8)
+            digest = hashlib.sha1(image.tobytes()).hexdigest()
+            if digest not in seen:
+                seen.add(digest)
+                photos.append((name if len(arrays) == 1 else f"{name}[{i}]", image))
+    return photos
+
+
+def quality_table(sizes: list[int], device: torch.device) -> list[dict]:
+    """Criteria per photo and size (see the module docstring); prints a markdown table."""
+    from scipy import ndimage as ndi
+    from skimage import color
+    from skimage import segmentation as sk_seg
+
+    def lab_variance(lab: np.ndarray, seg: np.ndarray) -> float:
+        ids, flat = seg.ravel(), lab.reshape(-1, 3)
+        count = np.maximum(np.bincount(ids), 1)
+        mean = np.stack([np.bincount(ids, flat[:, c]) / count for c in range(3)], 1)
+        return float(((flat - mean[ids]) ** 2).sum(1).mean())
+
+    def recall(reference: np.ndarray, ours: np.ndarray) -> float:
+        ref_b = sk_seg.find_boundaries(reference, mode="inner")
+        our_b = sk_seg.find_boundaries(ours, mode="inner")
+        return float((ndi.distance_transform_edt(~our_b)[ref_b] <= 2).mean())
+
+    def connected(seg: np.ndarray) -> bool:
+        boxes = ndi.find_objects(seg + 1)
+        return all(b is None or ndi.label(seg[b] == i)[1] == 1 for i, b in enumerate(boxes))
+
+    photos = bundled_rgb_photos()
+    rows = []
+    print(
+        "| image | size | Lab variance ratio | segments ours | segments skimage | "
+        "boundary recall | connected | pass |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, image in photos:
+        for size in sizes:
+            x = torch.from_numpy(image).permute(2, 0, 1)[None].double() / 255
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True).clamp(0, 1)
+            rgb = x[0].permute(1, 2, 0).numpy()
+            ours = slic(x.float().to(device), n_segments=50, compactness=10.0)[0].cpu().numpy()
+            ref = sk_seg.slic(rgb, n_segments=50, compactness=10, start_label=0)
+            lab = color.rgb2lab(rgb)
+            row = {
+                "image": name,
+                "size": size,
+                "variance_ratio": lab_variance(lab, ours) / lab_variance(lab, ref),
+                "ours": int(ours.max()) + 1,
+                "skimage": int(ref.max()) + 1,
+                "recall": recall(ref, ours),
+                "connected": connected(ours),
+            }
+            row["pass"] = (
+                row["variance_ratio"] <= 1.15
+                and abs(row["ours"] - row["skimage"]) <= 0.15 * row["skimage"]
+                and row["recall"] >= 0.6
+                and row["connected"]
+            )
+            rows.append(row)
+            print(
+                f"| {name} | {size} | {row['variance_ratio']:.3f} | {row['ours']} | "
+                f"{row['skimage']} | {row['recall']:.3f} | {'yes' if row['connected'] else 'NO'} "
+                f"| {'yes' if row['pass'] else 'NO'} |",
+                flush=True,
+            )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
@@ -83,7 +194,15 @@ def main() -> None:
     parser.add_argument("--skip-quickshift", action="store_true")
     parser.add_argument("--skip-reference", action="store_true", help="do not run scikit-image")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--quality", action="store_true", help="criteria table on every photo")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[224, 512])
     args = parser.parse_args()
+
+    if args.quality:
+        rows = quality_table(args.sizes, torch.device(args.device))
+        if args.json is not None:
+            args.json.write_text(json.dumps({"commit": git_commit(), "quality": rows}, indent=2))
+        return
 
     from skimage import segmentation as sk_seg
 

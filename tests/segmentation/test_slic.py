@@ -189,11 +189,18 @@ def test_soft_assignments(device):
 
 
 def test_soft_slic_hardens_towards_slic(photos):
+    # soft_slic keeps SSN's 3 x 3 candidate cells, while slic searches scikit-image's
+    # +-2 S window (5 x 5 cells): compare with the hard iterations on the same candidates.
+    from torchlime.segmentation.slic import _colour, _hard_slic, _layout
+
     x = photos[:1].float()
-    hard = slic(x, n_segments=100, enforce_connectivity=False)
+    lay = _layout(224, 224, 100, x.device, 1)
+    hard = relabel(_hard_slic(_colour(x, 0.0), lay, 10.0, 10).view(1, 224, 224))[0]
     soft = soft_slic(x, n_segments=100, temperature=0.01)
     agree = relabel(soft.argmax(1))[0] == hard
     assert agree.float().mean() > 0.9
+    full = slic(x, n_segments=100, enforce_connectivity=False)
+    assert (relabel(soft.argmax(1))[0] == full).float().mean() > 0.7
 
 
 @pytest.fixture

@@ -97,6 +97,74 @@ def _components(runs: _Runs) -> Tensor:
     return _union(parent, runs.upper, other)
 
 
+def _adopt_earlier(runs: _Runs, roots: Tensor, n_pixels: int, width: int, min_size: int) -> Tensor:
+    """Join every component below ``min_size`` pixels to the neighbour scikit-image picks.
+
+    scikit-image visits components in raster order of their first pixel and walks each one
+    breadth first from that pixel; a small one takes the label of the *last* earlier
+    component the walk touched. Here the walk's visiting order is approximated by the
+    Manhattan distance from the first pixel (then row, then right to left, then the order
+    in which scikit-image tries the four neighbours), which is the breadth-first order on a
+    convex component. Every small component but the first of an image has an earlier
+    neighbour (above or left of its first pixel), so this is one pass, and each group holds
+    at most one large component; only the group of an image's first component can be left
+    without one. Returns the compressed forest over runs.
+    """
+    n_runs = roots.numel()
+    dev = roots.device
+    length = torch.diff(runs.start, append=runs.start.new_tensor([n_pixels]))
+    size = torch.zeros_like(length).index_add_(0, roots, length)
+    small = size.index_select(0, roots) < min_size  # per run: its component is small
+    first = runs.start.index_select(0, roots)  # first pixel of each run's component
+    row, col = torch.div(runs.start, width, rounding_mode="floor"), runs.start % width
+    last = col + length - 1  # a run never crosses a row
+    # Contacts as (run of the small component, run of the neighbour, x-interval of the
+    # touching pixels of the first run, direction as scikit-image tries them: +x, -x, +y, -y).
+    # Horizontal contacts: consecutive runs of a row; vertical: the listed ones.
+    left = torch.arange(n_runs - 1, device=dev)
+    right = left + 1
+    in_row = col[1:] != 0
+    u, v = runs.upper, runs.lower
+    a = torch.maximum(col.index_select(0, u), col.index_select(0, v))
+    b = torch.minimum(last.index_select(0, u), last.index_select(0, v))
+    mine = torch.cat((left, right, v, u))
+    other = torch.cat((right, left, u, v))
+    lo = torch.cat((last[:-1], col[1:], a, a))
+    hi = torch.cat((last[:-1], col[1:], b, b))
+    direction = torch.cat(
+        (
+            torch.zeros_like(left),
+            torch.ones_like(left),
+            torch.full_like(u, 3),
+            torch.full_like(u, 2),
+        )
+    )
+    touching = torch.cat((in_row, in_row, ~runs.same, ~runs.same))
+    mine_root, other_root = roots.index_select(0, mine), roots.index_select(0, other)
+    wanted = touching & small.index_select(0, mine) & (other_root != mine_root)
+    earlier = other_root < mine_root
+    # Visiting order of the contact pixel: the interval end farther from the first pixel.
+    y0 = torch.div(first, width, rounding_mode="floor").index_select(0, mine)
+    x0 = (first % width).index_select(0, mine)
+    x = torch.where((lo - x0).abs() >= (hi - x0).abs(), lo, hi)
+    dy = row.index_select(0, mine) - y0
+    height = n_pixels // width + 1  # bounds dy (rows of the whole batch)
+    order = (((dy + (x - x0).abs()) * height + dy) * width + (width - 1 - x)) * 4 + direction
+    # The first component of an image has no earlier neighbour: scikit-image gives it the
+    # label of the next component in raster order, which touches it; take that (it ranks
+    # below every earlier neighbour).
+    order = torch.where(earlier, order, -2 - other_root)
+    none = -3 - n_runs
+    order = torch.where(wanted, order, none)
+    latest = torch.full_like(roots, none).scatter_reduce_(0, mine_root, order, "amax")
+    chosen = wanted & (order == latest.index_select(0, mine_root))
+    runs_index = torch.arange(n_runs, device=dev)
+    target = runs_index.scatter_reduce(
+        0, mine_root, torch.where(chosen, other_root, mine_root), "amin"
+    )
+    return _union(roots, runs_index, target)
+
+
 def _merge_small(runs: _Runs, roots: Tensor, n_pixels: int, width: int, min_size: int) -> Tensor:
     """Merge every component smaller than ``min_size`` pixels whole into adjacent ones.
 
@@ -113,10 +181,14 @@ def _merge_small(runs: _Runs, roots: Tensor, n_pixels: int, width: int, min_size
     size = torch.zeros_like(length).index_add_(0, roots, length)
     anchored = size.index_select(0, roots) >= min_size  # per run: its component is large
     # Contacts between runs of different ids: consecutive runs of a row, and vertical ones.
+    # Pairs that are not contacts become self-loops, which are never "apart" (no boolean
+    # indexing, so no host sync).
     left = torch.arange(n_runs - 1, device=dev)
     in_row = runs.start[1:] % width != 0
-    one = torch.cat((left[in_row], runs.upper[~runs.same]))
-    two = torch.cat((left[in_row] + 1, runs.lower[~runs.same]))
+    one = torch.cat((left, runs.upper))
+    two = torch.cat(
+        (torch.where(in_row, left + 1, left), torch.where(runs.same, runs.upper, runs.lower))
+    )
     runs_index = torch.arange(n_runs, device=dev)
     unanchored_rank = (n_pixels + 1) * n_runs  # added to the key of an unanchored neighbour
     none = 2 * unanchored_rank
@@ -190,13 +262,19 @@ def enforce_connectivity(segments: Tensor, min_size: int = 0) -> Tensor:
     """Make every segment 4-connected and merge components below ``min_size``, as SLIC does.
 
     Each segment is split into its 4-connected components, and every component smaller than
-    ``min_size`` pixels is merged whole into a neighbour, preferring the largest (in rounds,
-    so that a cluster of small components ends up in a large one). This follows
-    scikit-image's ``_enforce_label_connectivity_cython`` (used by
-    ``skimage.segmentation.slic``) with two differences: scikit-image merges a small
-    component into the last earlier component its raster-order breadth-first search met,
-    and it splits components larger than ``max_size_factor`` times the expected size;
-    neither is done here. Every output segment is 4-connected.
+    ``min_size`` pixels is merged whole into a neighbour, the one scikit-image's
+    ``_enforce_label_connectivity_cython`` (used by ``skimage.segmentation.slic``) picks:
+    the last component earlier in raster order that its breadth-first search from the
+    component's first pixel meets. The search's visiting order is approximated (by the
+    Manhattan distance from the first pixel), so a few components go to another earlier
+    neighbour. Two more differences: scikit-image gives a small first component of the
+    image the label of whatever component comes next, adjacent or not, while here it joins
+    a neighbour (the largest group, if a cluster of small components is left alone); and
+    scikit-image splits components larger than ``max_size_factor`` times the expected size,
+    which is not done here. Every output segment is 4-connected.
+
+    The work is batched and on ``segments``' device; it synchronises with the host to size
+    the runs and contacts (twice) and once per union-find round.
 
     Args:
         segments: (B, H, W) integer. Segment ids per pixel.
@@ -224,5 +302,7 @@ def enforce_connectivity(segments: Tensor, min_size: int = 0) -> Tensor:
     runs = _runs(segments)
     roots = _components(runs)
     if min_size > 1:
-        roots = _merge_small(runs, roots, segments.numel(), segments.shape[2], min_size)
+        n_pixels, width = segments.numel(), segments.shape[2]
+        roots = _adopt_earlier(runs, roots, n_pixels, width, min_size)
+        roots = _merge_small(runs, roots, n_pixels, width, min_size)
     return _labels(runs, roots, segments.shape)

@@ -6,10 +6,13 @@ Lab for 3 channels, seeds on ``regular_grid``, distance
 from centres of colour 0, then 4-connectivity with small components merged into a
 neighbour. Three things differ:
 
-* **Candidates.** scikit-image lets a pixel join any centre whose ``+-2 S`` window holds it.
-  Here the candidates of a pixel are fixed once: the centres of the 3 x 3 grid cells around
-  the seed nearest to it (the SSN formulation of Jampani et al., ECCV 2018). Pixels are
-  laid out in padded cell blocks, so one batched matrix product gives every distance.
+* **Candidates.** scikit-image lets a pixel join any centre whose window (``+-2`` grid
+  steps around the centre) holds it. Here the candidates of a pixel are fixed once: the
+  centres of the 5 x 5 grid cells around the seed nearest to it, each used only where its
+  window, as scikit-image truncates it, holds the pixel (a pixel no window holds keeps its
+  label). Only a centre that drifted more than half a cell away from its seed is missed.
+  Pixels are laid out in padded cell blocks, so one batched matrix product gives every
+  distance.
 * **Exact arithmetic.** Features are rounded to a grid (a power of two chosen from the
   largest possible feature value: 1/64 of a grid step or of ``compactness`` Lab units for
   RGB with the default compactness) so that distances are small integers, exact in float32
@@ -18,24 +21,25 @@ neighbour. Three things differ:
   centre index, as in scikit-image. (CPU and GPU can still differ where their ``exp`` and
   ``log`` round a Lab value differently across a grid step.)
 * **Connectivity.** :func:`~torchlime.segmentation.connectivity.enforce_connectivity`
-  merges each small component whole into its largest neighbour instead of the neighbour
-  scikit-image's raster-order breadth-first search last met, and never splits a large one.
+  merges each small component into the neighbour scikit-image's raster-order
+  breadth-first search would pick (approximating the search's visiting order), and never
+  splits a large one.
 
 :func:`soft_slic` runs the same iterations in floating point with ``softmax(-D /
-temperature)`` in place of the hard assignment and returns the differentiable soft
-assignments.
+temperature)`` in place of the hard assignment, over SSN's 3 x 3 candidate cells and
+without the window, and returns the differentiable soft assignments.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from torchlime.segmentation._color import check_image, gaussian_blur, rescale, rgb_to_lab
+from torchlime.segmentation._layout import Layout as _Layout
+from torchlime.segmentation._layout import layout as _layout
 from torchlime.segmentation.connectivity import enforce_connectivity as _enforce_connectivity
 from torchlime.segmentation.relabel import relabel
 
@@ -49,124 +53,11 @@ __all__ = ["SLIC", "SoftSLIC", "slic", "soft_slic"]
 # the distance _ABSENT instead.
 _EXACT = 2**24
 _ABSENT = 2**25
-
-
-class _Layout(NamedTuple):
-    """Seeds, candidates and the padded block layout for one image size, shared by a batch.
-
-    Pixels are grouped into blocks, one per seed: the pixels whose nearest seed it is. Every
-    pixel of block ``m`` has the same ``J = 9`` candidate centres, the seeds of the 3 x 3
-    cells around ``m``, in raster order (so slot order is centre order).
-    """
-
-    rows: int  # kh, seed rows
-    cols: int  # kw, seed columns; K = kh * kw
-    step: float  # S, the spatial normaliser: the largest grid step
-    cell: tuple[int, int]  # (Hc, Wc), the padded block height and width; P = Hc * Wc
-    reach: float  # largest |coordinate - block origin| of a pixel or candidate centre, / S
-    seeds: Tensor  # (K, 2) float32 seed (y, x)
-    neighbours: Tensor  # (K, J) int64 candidate centre per block slot (own centre if absent)
-    present: Tensor  # (K, J) bool, the candidate exists
-    source: Tensor  # (K, J) int64 bin (block * J + slot) holding centre k's j-th sum; K*J: none
-    origin: Tensor  # (K, 2) float32 (y, x) of each block's first pixel
-    offset: Tensor  # (K, 2, P) float32 (y, x) of each block position minus the origin
-    pixels: Tensor  # (K, P) int64 flat pixel of each block position (padding repeats one)
-    valid: Tensor  # (K, P) bool, the block position is a real pixel
-    inverse: Tensor  # (H * W,) int64 block position ``m * P + p`` of each pixel
-
-
-def _regular_grid(height: int, width: int, n_segments: int) -> tuple[int, int, int, int]:
-    """Seed starts and steps ``(y0, sy, x0, sx)`` of ``skimage.util.regular_grid((1, H, W), n)``."""
-    shape = (1, height, width)
-    if height * width <= n_segments:
-        return 0, 1, 0, 1
-    order = sorted(range(3), key=lambda d: shape[d])
-    dims = [float(shape[d]) for d in order]
-    steps = [(height * width / n_segments) ** (1.0 / 3.0)] * 3
-    if any(d < s for d, s in zip(dims, steps, strict=True)):
-        for dim in range(3):
-            steps[dim] = dims[dim]
-            rest = 1.0
-            for d in dims[dim + 1 :]:
-                rest *= d
-            for later in range(dim + 1, 3):
-                steps[later] = (rest / n_segments) ** (1.0 / (3 - dim - 1))
-            if all(d >= s for d, s in zip(dims, steps, strict=True)):
-                break
-    starts = [int(s // 2) for s in steps]
-    rounded = [round(s) for s in steps]  # numpy rounds half to even, as Python does
-    by_dim = {order[i]: (starts[i], rounded[i]) for i in range(3)}
-    return by_dim[1][0], by_dim[1][1], by_dim[2][0], by_dim[2][1]
-
-
-def _cells(n: int, start: int, step: int, count: int) -> Tensor:
-    """Index of the nearest seed ``start + i * step`` of each coordinate (ties go to the lower)."""
-    offset = torch.arange(n) - start
-    return torch.div(2 * offset + step - 1, 2 * step, rounding_mode="floor").clamp_(0, count - 1)
-
-
-def _blocks(cell: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Coordinates of each cell padded to the largest: (count, L) index, validity, offset."""
-    sizes = torch.bincount(cell, minlength=count)
-    first = torch.cumsum(sizes, 0) - sizes
-    offsets = torch.arange(int(sizes.max()))
-    valid = offsets[None, :] < sizes[:, None]
-    within = torch.minimum(offsets[None, :], sizes[:, None] - 1).clamp(min=0)
-    return first[:, None] + within, valid, within
-
-
-@lru_cache(maxsize=64)
-def _layout(height: int, width: int, n_segments: int, device: torch.device) -> _Layout:
-    """The layout of an image size, built on the CPU once and cached per device."""
-    y0, sy, x0, sx = _regular_grid(height, width, n_segments)
-    rows, cols = len(range(y0, height, sy)), len(range(x0, width, sx))
-    k = rows * cols
-    seeds = torch.stack(
-        torch.meshgrid(torch.arange(rows) * sy + y0, torch.arange(cols) * sx + x0, indexing="ij"),
-        -1,
-    ).view(k, 2)
-    span = torch.arange(-1, 2)
-    dy, dx = (t.flatten() for t in torch.meshgrid(span, span, indexing="ij"))
-    j = dy.numel()
-
-    def cell_index(di: Tensor, dj: Tensor) -> tuple[Tensor, Tensor]:
-        ci = torch.arange(rows)[:, None, None] + di
-        cj = torch.arange(cols)[None, :, None] + dj
-        inside = (ci >= 0) & (ci < rows) & (cj >= 0) & (cj < cols)
-        return (ci * cols + cj).view(k, j), inside.view(k, j)
-
-    # Candidate j of block m is the centre at offset (dy, dx); centre n is candidate j of
-    # block n - offset, whose bin (block * J + j) receives n's sums.
-    neighbours, present = cell_index(dy, dx)
-    neighbours = torch.where(present, neighbours, torch.arange(k)[:, None])
-    senders, inside = cell_index(-dy, -dx)
-    source = torch.where(inside, senders * j + torch.arange(j), k * j)
-    row_index, row_valid, row_within = _blocks(_cells(height, y0, sy, rows), rows)
-    col_index, col_valid, col_within = _blocks(_cells(width, x0, sx, cols), cols)
-    hc, wc = row_index.shape[1], col_index.shape[1]
-    pixels = (row_index[:, None, :, None] * width + col_index[None, :, None, :]).reshape(k, -1)
-    valid = (row_valid[:, None, :, None] & col_valid[None, :, None, :]).reshape(k, -1)
-    inverse = torch.empty(height * width, dtype=torch.long)
-    inverse[pixels[valid]] = torch.arange(pixels.numel()).view_as(pixels)[valid]
-    origin = torch.stack(torch.meshgrid(row_index[:, 0], col_index[:, 0], indexing="ij"), -1).view(
-        k, 2
-    )
-    offset = torch.stack(
-        (
-            row_within[:, None, :, None].expand(rows, cols, hc, wc),
-            col_within[None, :, None, :].expand(rows, cols, hc, wc),
-        ),
-        2,
-    ).reshape(k, 2, -1)
-    step = float(max(1, sy, sx))
-    # A pixel is within [0, Hc) of its block's origin; a candidate centre is the mean of
-    # pixels of blocks at most two cells away: within [-2 Hc, 3 Hc).
-    reach = 3.0 * max(hc, wc) / step
-    return _Layout(
-        rows, cols, step, (hc, wc), reach, seeds.float().to(device), neighbours.to(device),
-        present.to(device), source.to(device), origin.float().to(device),
-        offset.float().to(device), pixels.to(device), valid.to(device), inverse.to(device),
-    )  # fmt: skip
+# The float32 bits of _ABSENT read as int32: a smaller key is a reachable candidate.
+_OUTSIDE_KEY = 0x4C000000
+# Candidates of a pixel: the centres of the 5 x 5 cells around its own, which cover
+# scikit-image's +-2 S window (3 x 3 cells miss 1 to 8 % of its assignments on photos).
+_RADIUS = 2
 
 
 def _check_args(n_segments: int, compactness: float, max_iter: int, sigma: float) -> None:
@@ -210,7 +101,8 @@ def _packing(maxima: list[int]) -> list[tuple[int, int, int]]:
 def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) -> Tensor:
     """SLIC's ``max_iter`` assignment steps in exact arithmetic; (B, H * W) centre per pixel."""
     b, c = colour.shape[:2]
-    k, j = lay.neighbours.shape
+    k = lay.seeds.shape[0]
+    m, j = lay.neighbours.shape  # blocks, candidates per block
     p = lay.pixels.shape[1]
     f = c + 2
     dev = colour.device
@@ -218,32 +110,33 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
     q_max = math.isqrt(_EXACT // (4 * f))
     bound = max((110.0 if c == 3 else 1.0) / compactness, lay.reach)  # |Lab| <= 110
     scale = 2.0 ** math.floor(math.log2(q_max / bound))
-    colour_q = _to_blocks(torch.round(colour * (scale / compactness)), lay)  # (B, C, K * P)
-    # Block features (B * K, F, P): colour and (y, x) from the block's origin, in quanta.
-    feats = torch.empty(b, k, f, p, device=dev)
-    feats[:, :, :c] = colour_q.view(b, c, k, p).transpose(1, 2)
+    colour_q = _to_blocks(torch.round(colour * (scale / compactness)), lay)  # (B, C, M * P)
+    # Block features (B * M, F, P): colour and (y, x) from the block's origin, in quanta.
+    feats = torch.empty(b, m, f, p, device=dev)
+    feats[:, :, :c] = colour_q.view(b, c, m, p).transpose(1, 2)
     feats[:, :, c:] = torch.round(lay.offset * (scale / lay.step))
-    feats = feats.view(b * k, f, p)
+    feats = feats.view(b * m, f, p)
 
     # Centre sums: per (block, slot) bin, non-negative integer fields packed into int64
     # words (colour + Q, y and x from the block's origin, a count; 0 at padding), added
     # with one index_add_, unpacked, then summed over the J bins that hold each centre.
     q_off = float(q_max)
-    values = [(colour_q.view(b, c, k, p)[:, i] + q_off) * lay.valid for i in range(c)]
+    values = [(colour_q.view(b, c, m, p)[:, i] + q_off) * lay.valid for i in range(c)]
     # A bin holds at most P pixels: these bound its sums.
     places = _packing([p * 2 * q_max] * c + [p * (lay.cell[0] - 1), p * (lay.cell[1] - 1), p])
     n_words = places[-1][0] + 1
-    packed = torch.zeros(n_words, b, k, p, dtype=torch.long, device=dev)
+    packed = torch.zeros(n_words, b, m, p, dtype=torch.long, device=dev)
     rows = [*values, lay.offset[:, 0] * lay.valid, lay.offset[:, 1] * lay.valid, lay.valid]
     for row, (word, shift, _) in zip(rows, places, strict=True):
         packed[word] += row.long() << shift
-    packed = packed.view(n_words, b * k * p)
-    # Bin of (image i, block m, slot s) is i * (K * J + 1) + m * J + s; the last bin of each
+    packed = packed.view(n_words, b * m * p)
+    # Bin of (image i, block n, slot s) is i * (M * J + 1) + n * J + s; the last bin of each
     # image stays 0 and stands in for absent senders.
-    block = torch.arange(b * k, device=dev)
-    bins_of = (block * j + block // k)[:, None]
-    image_bins = (torch.arange(b, device=dev) * (k * j + 1))[:, None, None]
+    block = torch.arange(b * m, device=dev)
+    bins_of = (block * j + block // m)[:, None]
+    image_bins = (torch.arange(b, device=dev) * (m * j + 1))[:, None, None]
     source = (lay.source[None] + image_bins).view(-1)
+    n_source = lay.source.shape[1]
     word_of = torch.tensor([word for word, _, _ in places], device=dev)
     shifts = torch.tensor([shift for _, shift, _ in places], device=dev)[:, None]
     masks = torch.tensor([mask for _, _, mask in places], device=dev)[:, None]
@@ -253,52 +146,71 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
     shift_back = (
         torch.cat(
             (
-                torch.full((c, k * j + 1), float(q_max), device=dev),
+                torch.full((c, m * j + 1), float(q_max), device=dev),
                 -bin_origin.t(),
-                torch.zeros(1, k * j + 1, device=dev),
+                torch.zeros(1, m * j + 1, device=dev),
             )
         )
         .long()
         .repeat(1, b)
-    )  # (F + 1, B * (K * J + 1))
+    )  # (F + 1, B * (M * J + 1))
 
+    # The slot rides in the low bits of the distance's float bits (see below).
+    slot_bits = max(1, (j - 1).bit_length())
+    slot_mask = (1 << slot_bits) - 1
     slots = torch.arange(j, device=dev, dtype=torch.int32).view(1, j, 1)
     # Centre features (colour in quanta, (y, x) in pixels) to candidate quanta per block.
-    centre_origin = torch.cat((torch.zeros(k, 1, c, device=dev), lay.origin[:, None]), -1)
+    centre_origin = torch.cat((torch.zeros(m, 1, c, device=dev), lay.origin[:, None]), -1)
     centre_scale = torch.tensor([1.0] * c + [scale / lay.step] * 2, device=dev)
-    absent = (~lay.present).expand(b, k, j)
+    absent = (~lay.present).expand(b, m, j)
+    # Pixel rows and columns of each block, for scikit-image's window: centre (cy, cx)
+    # reaches row y iff cy - 2 sy - 1 < y <= cy + 2 sy (its C loop truncates the bounds).
+    hc, wc = lay.cell
+    block_rows = lay.origin[:, :1] + torch.arange(hc, device=dev)  # (M, Hc)
+    block_cols = lay.origin[:, 1:] + torch.arange(wc, device=dev)  # (M, Wc)
+    (reach_y, reach_x), outside = lay.window, float(_ABSENT)
     # scikit-image's start: colour 0 at the seeds (the first step is purely spatial).
     centres = torch.cat((torch.zeros(k, c, device=dev), lay.seeds), 1).expand(b, k, f)
     # Buffers reused by every iteration (fresh large allocations page-fault on CPU).
-    dist = torch.empty(b * k, j, p, device=dev)
-    slot = torch.empty(b * k, p, dtype=torch.int32, device=dev)
-    target = torch.empty(b * k, p, dtype=torch.long, device=dev)
-    bins = torch.empty(n_words, b * (k * j + 1), dtype=torch.long, device=dev)
+    dist = torch.empty(b * m, j, p, device=dev)
+    best = torch.empty(b * m, p, dtype=torch.int32, device=dev)
+    # A pixel no window reaches keeps its label, as in scikit-image. (At the start every
+    # pixel lies in its own seed's window, so the initial slot is never used.)
+    slot = torch.zeros(b * m, p, dtype=torch.int32, device=dev)
+    target = torch.empty(b * m, p, dtype=torch.long, device=dev)
+    bins = torch.empty(n_words, b * (m * j + 1), dtype=torch.long, device=dev)
     for it in range(max_iter):
+        position = centres[:, lay.neighbours, c:]  # (B, M, J, 2) centre (y, x) in pixels
         cand = ((centres[:, lay.neighbours] - centre_origin) * centre_scale).round_()
-        cand.masked_fill_(absent[..., None], 0.0)  # (B, K, J, F) integers, |q_c| <= Q
-        # |q_f - q_c|^2 - |q_f|^2 + F Q^2 = |q_c|^2 + F Q^2 - 2 q_c . q_f, in [0, 4 F Q^2].
+        cand.masked_fill_(absent[..., None], 0.0)  # (B, M, J, F) integers, |q_c| <= Q
+        # |q_f - q_c|^2 - |q_f|^2 + F Q^2 = |q_c|^2 + F Q^2 - 2 q_c . q_f, in [0, 4 F Q^2];
+        # an absent centre, or one whose window misses the pixel, gets at least _ABSENT.
         norm = torch.linalg.vecdot(cand, cand).add_(float(f * q_max * q_max))
-        norm.masked_fill_(absent, float(_ABSENT))
-        torch.baddbmm(norm.view(b * k, j, 1), cand.mul_(-2.0).reshape(b * k, j, f), feats, out=dist)
-        # The slot rides in the low bits of the distance's float bits: one amin gives min and
-        # argmin. Distances within 2**-19 (relative) tie, and ties go to the lower slot, that
-        # is the lower centre, as in scikit-image.
-        key = dist.view(torch.int32).bitwise_and_(-16).bitwise_or_(slots)
-        torch.amin(key, 1, out=slot).bitwise_and_(15)
+        norm.masked_fill_(absent, outside)
+        dy = block_rows[None, :, None] - position[..., :1]  # (B, M, J, Hc)
+        dx = block_cols[None, :, None] - position[..., 1:]  # (B, M, J, Wc)
+        row_cost = torch.where((dy > -reach_y - 1) & (dy <= reach_y), norm[..., None], outside)
+        col_cost = torch.where((dx > -reach_x - 1) & (dx <= reach_x), 0.0, outside)
+        torch.add(row_cost[..., None], col_cost[..., None, :], out=dist.view(b, m, j, hc, wc))
+        dist.baddbmm_(cand.mul_(-2.0).reshape(b * m, j, f), feats)
+        # One amin gives min and argmin: distances within 2**(slot_bits - 23) (relative)
+        # tie, and ties go to the lower slot, that is the lower centre, as in scikit-image.
+        key = dist.view(torch.int32).bitwise_and_(-1 << slot_bits).bitwise_or_(slots)
+        torch.amin(key, 1, out=best)
+        slot = torch.where(best < _OUTSIDE_KEY, best.bitwise_and_(slot_mask), slot)
         if it == max_iter - 1:
             break
         torch.add(bins_of, slot, out=target)
         bins.zero_().index_add_(1, target.view(-1), packed)
         fields = (bins.index_select(0, word_of) >> shifts) & masks
         fields -= fields[-1:] * shift_back
-        sums = fields.index_select(1, source).view(f + 1, b, k, j).sum(-1)
+        sums = fields.index_select(1, source).view(f + 1, b, k, n_source).sum(-1)
         count = sums[-1]
         centres = (sums[:-1].float() / count.clamp(min=1).float()).permute(1, 2, 0)
         absent = ~lay.present | (count == 0)[:, lay.neighbours]
-    torch.add((block % k)[:, None] * j, slot, out=target)
+    torch.add((block % m)[:, None] * j, slot, out=target)
     label = lay.neighbours.view(-1).index_select(0, target.view(-1))
-    return label.view(b, k * p).index_select(1, lay.inverse)
+    return label.view(b, m * p).index_select(1, lay.inverse)
 
 
 def _soft_slic(
@@ -406,7 +318,7 @@ def slic(
     if b == 0:
         return torch.zeros(0, h, w, dtype=torch.long, device=image.device)
     with torch.no_grad():
-        lay = _layout(h, w, n_segments, image.device)
+        lay = _layout(h, w, n_segments, image.device, _RADIUS)
         colour = _colour(image.float(), sigma)
         labels = _hard_slic(colour, lay, compactness, max_iter).view(b, h, w)
         if not enforce_connectivity:
@@ -429,9 +341,10 @@ def soft_slic(
     The iterations of :func:`slic` with the hard assignment replaced by
     ``softmax(-D / temperature)`` over each pixel's 3 x 3 candidate centres, and the centres
     updated as soft-weighted means (the SSN formulation). Gradients flow to ``image``
-    through the Lab conversion and every iteration. ``argmax`` over ``K`` gives hard labels
-    close to ``slic(..., enforce_connectivity=False)`` for a small temperature; they are not
-    relabelled or made connected.
+    through the Lab conversion and every iteration. ``argmax`` over ``K`` gives, for a small
+    temperature, hard labels close to those SLIC iterations on the same 3 x 3 candidates
+    (:func:`slic` searches scikit-image's wider window); they are not relabelled or made
+    connected.
 
     Args:
         image: (B, C, H, W) float. RGB in [0, 1] for Lab, or any channels (see :func:`slic`).
