@@ -44,7 +44,8 @@ class LimeImage(Explainer):
     ``batch_size`` at a time, drawn across all B x N samples), the model, lime's cosine
     kernel, and one weighted least-squares solve for every image and target. The settings
     shared by every explainer (``n_samples``, ``sampler``, ``share_samples``,
-    ``max_samples``, ``top_k``, ``confidence``, ``progress``, ``eval_mode``, ``validate``)
+    ``max_samples``, ``top_k``, ``confidence``, ``stop``, ``class_names``, ``progress``,
+    ``eval_mode``, ``validate``)
     are described on :class:`~torchlime._explainer.Explainer`.
 
     Args:

@@ -87,8 +87,9 @@ class Explanation:
     """(B,) int64 samples behind each example's fit, the original included (with
     ``n_samples="auto"`` it differs per example; kept samples beyond it are padding)."""
     resolved: Tensor | None = dims("B T", False, optional=True)
-    """(B, T) bool, with ``n_samples="auto"``: True when the top-k boundary was resolved
-    at the requested confidence, False when it is still a tie at the sample budget."""
+    """(B, T) bool, with ``n_samples="auto"``: True when the top-k boundary (``stop="gap"``)
+    or the top-k set (``stop="set"``, at FWER ``1 - confidence``) was resolved, False when
+    it is still a tie at the sample budget."""
     config: Config = dataclasses.field(default_factory=lambda: _frozen(None))
     """The recipe: how the explanation was made (a read-only mapping of plain values)."""
 
