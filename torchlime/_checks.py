@@ -17,8 +17,10 @@ __all__ = [
     "feature_ids",
     "feature_mask",
     "images",
+    "integer",
     "masks",
     "names",
+    "one_of",
     "per_target_mask",
     "plain",
     "rows",
@@ -447,3 +449,19 @@ def short(value: Any) -> str:
         head = ", ".join(short(v) for v in value[:3])
         return f"[{head}, ... ({len(value)} items)]"
     return repr(value)
+
+
+def integer(name: str, value: Any, low: int, expected: str) -> None:
+    """An int setting (not a bool) of at least ``low``; ``expected`` says so in the error."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an int {expected}; got {value!r}")
+
+
+def one_of(name: str, value: Any, choices: tuple[Any, ...], *, or_callable: bool = False) -> None:
+    """A setting among ``choices`` (or, with ``or_callable``, any callable)."""
+    if (or_callable and callable(value)) or (
+        isinstance(value, (str, type(None))) and value in choices
+    ):
+        return
+    extra = " or a callable" if or_callable else ""
+    raise ValueError(f"{name} must be one of {choices}{extra}; got {value!r}")

@@ -332,7 +332,8 @@ def score_samples(
             caller's :class:`Progress`, which gets a "model calls" stage.
         differentiable: keep the autograd graph (grad mode on).
         validate: check shapes and finiteness (one host sync at the end).
-        take: ``take(originals, start, stop)`` slices the originals (default: indexing).
+        take: ``take(originals, start, stop)`` slices the originals (default: rows of a
+            tensor, or of every tensor of a dict or tuple).
         shared: the examples share one set of N - 1 perturbed rows, composed as flat rows
             ``[0, N - 1)``; each chunk's outputs give every example's targets.
 
@@ -340,7 +341,7 @@ def score_samples(
         :class:`Scores`: scores (B, N, T) float32 and target (B, T) int64.
     """
     transform = output_fn(output)
-    take = take or (lambda inputs, i, j: inputs[i:j])
+    take = take or _rows
     per = n_samples - 1
     n_originals = 0 if originals is None else batch
     if originals is None and target is None:
@@ -464,6 +465,15 @@ def _concat(parts: list[Any]) -> Any:
     if isinstance(first, (tuple, list)):
         return type(first)(torch.cat(list(items)) for items in zip(*parts, strict=True))
     raise TypeError(f"cannot concatenate model inputs of type {type(first).__name__}")
+
+
+def _rows(inputs: Any, i: int, j: int) -> Any:
+    """Rows ``i:j`` of model inputs: a tensor, a dict or a tuple of tensors."""
+    if isinstance(inputs, dict):
+        return {key: v[i:j] for key, v in inputs.items()}
+    if isinstance(inputs, tuple):
+        return tuple(v[i:j] for v in inputs)
+    return inputs[i:j]
 
 
 def _one_score(raw: Tensor, output: Output) -> Tensor:

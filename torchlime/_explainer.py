@@ -47,11 +47,12 @@ from torchlime._features import Features, Run, Samples
 from torchlime._random import new_generator
 from torchlime._version import __version__
 from torchlime.explanation import Explanation
-from torchlime.functional.fit import SURROGATES, SurrogateFn, fit_chunk, fit_surrogate
+from torchlime.functional.adjust import adjusted_fit, check_adjust
+from torchlime.functional.fit import SURROGATES, Surrogate, SurrogateFn, fit_chunk, fit_surrogate
 from torchlime.functional.kernels import kernel_weights
 from torchlime.functional.sampling import SAMPLERS, draw_masks
 from torchlime.functional.selection import FEATURE_SELECTION
-from torchlime.functional.shapley import shapley_kernel, shapley_masks
+from torchlime.functional.shapley import enumeration, shapley_kernel, shapley_masks
 from torchlime.types import Output, Sampler
 
 __all__ = ["KERNELS", "Explainer", "Features", "Samples"]
@@ -107,6 +108,11 @@ class Explainer(nn.Module):
             same for every example (lime's tabular sampling) the model runs on them once.
         fit_original: the original input (row 0) is one of the surrogate's samples, as in
             lime; False leaves it out of the fit, as captum does.
+        adjust: None (lime's fit), ``"mlp"`` or ``"quadratic"``: regression-adjusted lime
+            (:func:`~torchlime.functional.adjusted_fit`): lime's estimand, with a cross-fitted
+            model of the scores over the masks as control variate (fitted on free masks too:
+            no model calls). Features are selected as lime does; the final fit is adjusted.
+            Needs masks (tables: discretized), surrogate "ridge" or "ols", a fixed n_samples.
         max_samples: with ``n_samples="auto"``, the budget of samples per example.
         top_k: with ``n_samples="auto"``, the size of the top set whose boundary is tested.
         confidence: with ``n_samples="auto"``, the one-sided confidence of that test.
@@ -141,6 +147,7 @@ class Explainer(nn.Module):
         sampler: Sampler = "lime",
         share_samples: bool = False,
         fit_original: bool = True,
+        adjust: str | None = None,
         max_samples: int = 10_000,
         top_k: int = 5,
         confidence: float = 0.95,
@@ -152,40 +159,33 @@ class Explainer(nn.Module):
     ) -> None:
         super().__init__()
         auto = n_samples == "auto"
-        _check_int("n_samples", 2 if auto else n_samples, 2, '>= 2 or "auto"')
+        _checks.integer("n_samples", 2 if auto else n_samples, 2, '>= 2 or "auto"')
         if auto:
-            _check_int("max_samples", max_samples, 3, ">= 3")
-            _check_int("top_k", top_k, 1, ">= 1")
+            _checks.integer("max_samples", max_samples, 3, ">= 3")
+            _checks.integer("top_k", top_k, 1, ">= 1")
             if not 0 < confidence < 1:
                 raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
-            if stop not in STOPS:
-                raise ValueError(f"stop must be one of {STOPS}; got {stop!r}")
+            _checks.one_of("stop", stop, STOPS)
         if batch_size != "auto":
-            _check_int("batch_size", batch_size, 1, '>= 1 or "auto"')
+            _checks.integer("batch_size", batch_size, 1, '>= 1 or "auto"')
         output_fn(output)
-        if feature_selection not in FEATURE_SELECTION:
-            raise ValueError(
-                f"feature_selection must be one of {FEATURE_SELECTION}; got {feature_selection!r}"
-            )
+        _checks.one_of("feature_selection", feature_selection, FEATURE_SELECTION)
         if max_features is not None:
-            _check_int("max_features", max_features, 1, ">= 1 or None")
+            _checks.integer("max_features", max_features, 1, ">= 1 or None")
         if not (isinstance(kernel_width, (int, float)) and kernel_width > 0):
             raise ValueError(f"kernel_width must be a number > 0; got {kernel_width!r}")
         if not (isinstance(alpha, (int, float)) and alpha >= 0):
             raise ValueError(f"alpha must be a number >= 0; got {alpha!r}")
-        if not callable(surrogate) and surrogate not in SURROGATES:
-            raise ValueError(
-                f"surrogate must be one of {SURROGATES} or a callable; got {surrogate!r}"
-            )
-        if not callable(kernel) and kernel not in KERNELS:
-            raise ValueError(f"kernel must be one of {KERNELS} or a callable; got {kernel!r}")
+        _checks.one_of("surrogate", surrogate, SURROGATES, or_callable=True)
+        _checks.one_of("kernel", kernel, KERNELS, or_callable=True)
         if kernel == "shapley":
             surrogate = _checks.shapley_settings(sampler, surrogate, feature_selection, auto)
             feature_selection, max_features = "none", None
-        if isinstance(sampler, str) and sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {SAMPLERS} or a callable; got {sampler!r}")
         if not isinstance(sampler, str) and not callable(sampler):
             raise TypeError(f"sampler must be a name or a callable; got {type(sampler).__name__}")
+        _checks.one_of("sampler", sampler, SAMPLERS, or_callable=True)
+        if adjust is not None:
+            check_adjust(adjust, kernel=kernel, surrogate=surrogate, n_samples=n_samples)
         if share_samples and not isinstance(sampler, str):
             raise ValueError("share_samples needs a built-in sampler: a callable draws its own")
         if share_samples and auto:
@@ -206,6 +206,7 @@ class Explainer(nn.Module):
         self.sampler = sampler
         self.share_samples = share_samples
         self.fit_original = fit_original
+        self.adjust = adjust
         self.max_samples = max_samples
         self.top_k = top_k
         self.confidence = confidence
@@ -245,6 +246,7 @@ class Explainer(nn.Module):
             "design": design or self._design(),
             "share_samples": self.share_samples,
             "fit_original": self.fit_original,
+            "adjust": self.adjust,
             "kernel": self._kernel_name(),
             "kernel_width": self.kernel_width,
             "distance": self.distance,
@@ -329,18 +331,9 @@ class Explainer(nn.Module):
             if auto:
                 run = self._adapt(features, run, scored.target, generator, differentiable, bar)
         bar.close()
-        design = _enumerated(self.kernel, run.samples.X)
-        fit = fit_surrogate(
-            run.samples.X,
-            run.scores,
-            run.weights,
-            features.n_features,
-            alpha=self.alpha,
-            feature_selection=self.feature_selection,
-            max_features=self.max_features,
-            surrogate=self.surrogate,
-            chunk_size=fit_chunk(run.samples.X),
-        )
+        exact = self.kernel == "shapley" and enumeration(run.samples.X)
+        design = "exact" if exact else None
+        fit = self._fit(features, run, generator)
         return self.explanation(
             coef=fit.coef,
             intercept=fit.intercept,
@@ -360,8 +353,37 @@ class Explainer(nn.Module):
             **self._result(features, run.samples, keep_samples),
         )
 
+    def _fit(self, features: Features, run: Run, generator: torch.Generator) -> Surrogate:
+        """The surrogate of the run's samples: lime's fit, or regression-adjusted."""
+        X, scores, weights, n_valid = run.samples.X, run.scores, run.weights, features.n_features
+        if self.adjust is None:
+            return fit_surrogate(
+                X,
+                scores,
+                weights,
+                n_valid,
+                alpha=self.alpha,
+                feature_selection=self.feature_selection,
+                max_features=self.max_features,
+                surrogate=self.surrogate,
+                chunk_size=fit_chunk(X),
+            )
+        return adjusted_fit(
+            X,
+            scores,
+            weights,
+            n_valid,
+            control=self.adjust,
+            generator=generator,
+            draw=lambda m: self._draw(features, m, generator).X,
+            weigh=lambda masks: self._sample_weights(features, masks),
+            alpha=0.0 if self.surrogate == "ols" else self.alpha,
+            feature_selection=self.feature_selection,
+            max_features=self.max_features,
+        )
+
     def _check_call(self, given: Any, repeats: int, differentiable: bool) -> None:
-        _check_int("repeats", repeats, 1, ">= 1")
+        _checks.integer("repeats", repeats, 1, ">= 1")
         if differentiable and torch.is_inference_mode_enabled():
             raise ValueError(
                 "differentiable=True keeps an autograd graph, which torch.inference_mode() "
@@ -434,8 +456,7 @@ class Explainer(nn.Module):
     def _weigh(self, features: Features, X: Tensor) -> Tensor:
         """(B, N) float64 weights: the kernel on the distance, or ones (GLIME)."""
         if self.kernel == "shapley":
-            exact = _enumerated(self.kernel, X) is not None
-            return shapley_kernel(X, features.n_features, enumerated=exact)
+            return shapley_kernel(X, features.n_features, enumerated=enumeration(X))
         if callable(self.kernel):
             weights = self.kernel(X, features.n_features)
             return _checks.sample_weights(weights, X, "kernel", self.validate)
@@ -479,7 +500,6 @@ class Explainer(nn.Module):
             progress=self.progress if bar is None else bar,
             differentiable=differentiable,
             validate=self.validate,
-            take=_take,
             shared=samples.shared,
         )
 
@@ -575,23 +595,3 @@ class Explainer(nn.Module):
 
     def _replay_kwargs(self, exp: Explanation) -> dict[str, Any]:
         return {"masks": exp.masks}
-
-
-def _take(inputs: Any, i: int, j: int) -> Any:
-    """Rows ``i:j`` of model inputs: a tensor, a dict or a tuple of tensors."""
-    if isinstance(inputs, dict):
-        return {key: v[i:j] for key, v in inputs.items()}
-    if isinstance(inputs, tuple):
-        return tuple(v[i:j] for v in inputs)
-    return inputs[i:j]
-
-
-def _check_int(name: str, value: Any, low: int, expected: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int {expected}; got {value!r}")
-
-
-def _enumerated(kernel: Any, X: Tensor) -> str | None:
-    """``"exact"`` when KernelSHAP's samples are every coalition of the K columns."""
-    k = X.shape[-1]
-    return "exact" if kernel == "shapley" and k < 30 and X.shape[1] == 2**k else None

@@ -215,13 +215,18 @@ class LimeTabular(Explainer):
             **settings,
         )
         continuous = (~(stats.discretized | stats.categorical)).nonzero().flatten().tolist()
-        masked = settings.get("kernel") == "shapley" or not (
-            isinstance(sampler, str) and sampler in TABULAR_SAMPLERS
+        adjusted = settings.get("adjust") is not None  # its free samples are masks too
+        masked = (
+            settings.get("kernel") == "shapley"
+            or adjusted
+            or not (isinstance(sampler, str) and sampler in TABULAR_SAMPLERS)
         )
         if continuous and masked:
             why = (
                 "kernel='shapley'"
                 if settings.get("kernel") == "shapley"
+                else f"adjust={settings['adjust']!r}"
+                if adjusted
                 else f"sampler={sampler!r}"
             )
             raise ValueError(

@@ -10,7 +10,8 @@ Modality-agnostic first, in pipeline order:
 - surrogates: ``weighted_moments`` -> ``ridge_from_moments`` (= ``weighted_ridge``),
   ``select_features`` (lime's modes), ``fit_surrogate`` (both, as every explainer, with
   the ridge, ``lasso_from_moments``, least squares, ``bayesian_from_moments`` or a callable),
-  ``refit``, ``ridge_std``, ``bayesian_ridge``;
+  ``refit``, ``ridge_std``, ``bayesian_ridge``; ``adjusted_fit`` (regression-adjusted
+  lime: the same estimand, a cross-fitted control variate);
 - KernelSHAP: ``shapley_masks``, ``shapley_kernel``, ``shapley_fit`` (the efficiency
   constraint, exactly);
 - analysis helpers: ``bootstrap_weights``, ``bootstrap_coef``, ``gap_test``,
@@ -23,6 +24,7 @@ Then the modality stages: images (``make_fill``, ``segment_mean``, ``compose``),
 keeps state, draws from the global RNG, or prints.
 """
 
+from torchlime.functional.adjust import CONTROLS, adjusted_fit
 from torchlime.functional.bayesian import BayesianRidgeFit, bayesian_from_moments, bayesian_ridge
 from torchlime.functional.bootstrap import DESIGNS, bootstrap_coef, bootstrap_weights, gap_test
 from torchlime.functional.fit import SURROGATES, Surrogate, fit_chunk, fit_surrogate, refit
@@ -88,6 +90,7 @@ from torchlime.functional.words import remove_words, split_text
 
 __all__ = [
     "BASELINES",
+    "CONTROLS",
     "DESIGNS",
     "DISCRETIZERS",
     "DISTANCES",
@@ -105,6 +108,7 @@ __all__ = [
     "TabularSamples",
     "TabularStats",
     "TextFeatures",
+    "adjusted_fit",
     "align_tokens",
     "average_ranks",
     "bayesian_from_moments",

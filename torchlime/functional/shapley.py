@@ -18,7 +18,7 @@ from torch import Tensor
 from torchlime._random import random_ranks, resolve_generator
 from torchlime.functional.surrogate import RidgeFit, ridge_from_moments, weighted_moments
 
-__all__ = ["shapley_fit", "shapley_kernel", "shapley_masks"]
+__all__ = ["enumeration", "shapley_fit", "shapley_kernel", "shapley_masks"]
 
 
 def shapley_kernel(masks: Tensor, n_features: Tensor, *, enumerated: bool = True) -> Tensor:
@@ -178,3 +178,14 @@ def shapley_fit(X: Tensor, scores: Tensor, weights: Tensor, n_features: Tensor) 
     tss = (w * (y - mean[..., None, :]) ** 2).sum(-2)
     score = torch.where(tss > 0, 1 - rss / torch.where(tss > 0, tss, 1.0), (rss == 0).double())
     return RidgeFit(coef, f_empty, score)
+
+
+def enumeration(X: Tensor) -> bool:
+    """Whether (B, N, K) samples are every coalition of the K features (N = 2^K).
+
+    Example:
+        >>> enumeration(torch.ones(1, 4, 2)), enumeration(torch.ones(1, 3, 2))
+        (True, False)
+    """
+    k = X.shape[-1]
+    return k < 30 and X.shape[1] == 2**k

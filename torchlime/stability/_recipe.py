@@ -17,6 +17,15 @@ def samples_of(exp: Any, where: str) -> tuple[Tensor, Tensor, Tensor]:
             f"{where} needs the explanation's samples: explain with keep_samples=True "
             "(masks (B, N, K), scores (B, N, T) and weights (B, N) are kept on it)"
         )
+    adjust = getattr(exp, "config", {}).get("adjust")
+    if adjust is not None:
+        warnings.warn(
+            f"{where}: the explanation is regression-adjusted (adjust={adjust!r}); this tool "
+            "refits its samples with lime's plain fit, so it describes lime's estimator on "
+            "these samples (a wider spread than the adjusted one). seed_stability re-explains "
+            "with the explainer itself.",
+            stacklevel=3,
+        )
     return exp.masks, exp.scores, exp.weights
 
 
