@@ -32,7 +32,8 @@ if [ "$mode" != quick ] && [ -f bench_stability.py ]; then
   step bench_stability
   python bench_stability.py --device "$dev" --json "$out/stability.json" 2>&1 | tail -n 40
   step bench_reference
-  python bench_reference.py --device "$dev" --json "$out/reference.json" 2>&1 | tail -n 30
+  python bench_reference.py --device "$dev" --json "$out/reference.json" --methods lime paired \
+    stratified "adjusted:adjust=mlp" "paired+adjusted:sampler=paired,adjust=mlp" 2>&1 | tail -n 30
   cp -r references "$out/" 2>/dev/null
 fi
 step done
