@@ -11,8 +11,8 @@ neighbour. Three things differ:
   centres of the 5 x 5 grid cells around the seed nearest to it, each used only where its
   window, as scikit-image truncates it, holds the pixel (a pixel no window holds keeps its
   label). Only a centre that drifted more than half a cell away from its seed is missed.
-  Pixels are laid out in padded cell blocks, so one batched matrix product gives every
-  distance.
+  Pixels are laid out in padded cell blocks, so batched matrix products give every
+  distance (on a CPU in cache-sized tiles of blocks).
 * **Exact arithmetic.** Features are rounded to a grid (a power of two chosen from the
   largest possible feature value: 1/64 of a grid step or of ``compactness`` Lab units for
   RGB with the default compactness) so that distances are small integers, exact in float32
@@ -58,6 +58,8 @@ _OUTSIDE_KEY = 0x4C000000
 # Candidates of a pixel: the centres of the 5 x 5 cells around its own, which cover
 # scikit-image's +-2 S window (3 x 3 cells miss 1 to 8 % of its assignments on photos).
 _RADIUS = 2
+# Distances per tile on a CPU (float32 elements): 4 MiB, well within a shared L3 cache.
+_TILE = 2**20
 
 
 def _check_args(n_segments: int, compactness: float, max_iter: int, sigma: float) -> None:
@@ -165,14 +167,27 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
     absent = (~lay.present).expand(b, m, j)
     # Pixel rows and columns of each block, for scikit-image's window: centre (cy, cx)
     # reaches row y iff cy - 2 sy - 1 < y <= cy + 2 sy (its C loop truncates the bounds).
+    # The test runs per centre over every row (column) a block reaches, then is gathered
+    # onto (block, slot, row): row_at[m, i, h] = centre * rows + origin + h.
     hc, wc = lay.cell
-    block_rows = lay.origin[:, :1] + torch.arange(hc, device=dev)  # (M, Hc)
-    block_cols = lay.origin[:, 1:] + torch.arange(wc, device=dev)  # (M, Wc)
+    n_rows, n_cols = int(lay.origin[:, 0].max()) + hc, int(lay.origin[:, 1].max()) + wc
+    all_rows = torch.arange(n_rows, device=dev, dtype=torch.float32)
+    all_cols = torch.arange(n_cols, device=dev, dtype=torch.float32)
+    first = lay.origin.long()
+    row_at = lay.neighbours[..., None] * n_rows + first[:, None, :1] + torch.arange(hc, device=dev)
+    col_at = lay.neighbours[..., None] * n_cols + first[:, None, 1:] + torch.arange(wc, device=dev)
+    row_at, col_at = row_at.view(1, -1).expand(b, -1), col_at.view(1, -1).expand(b, -1)
     (reach_y, reach_x), outside = lay.window, float(_ABSENT)
+    outside_t, zero_t = torch.tensor(outside, device=dev), torch.tensor(0.0, device=dev)
     # scikit-image's start: colour 0 at the seeds (the first step is purely spatial).
     centres = torch.cat((torch.zeros(k, c, device=dev), lay.seeds), 1).expand(b, k, f)
-    # Buffers reused by every iteration (fresh large allocations page-fault on CPU).
-    dist = torch.empty(b * m, j, p, device=dev)
+    # Buffers reused by every iteration (fresh large allocations page-fault on CPU). On a
+    # CPU the distances are computed and reduced in tiles of blocks that stay in the cache:
+    # the steps below are memory-bound and the whole (B * M, J, P) tensor is far larger.
+    chunk = b * m if dev.type != "cpu" else max(1, _TILE // (j * p))
+    dist = torch.empty(min(chunk, b * m), j, p, device=dev)
+    row_cost = torch.empty(b * m, j, hc, 1, device=dev)
+    col_cost = torch.empty(b * m, j, 1, wc, device=dev)
     best = torch.empty(b * m, p, dtype=torch.int32, device=dev)
     # A pixel no window reaches keeps its label, as in scikit-image. (At the start every
     # pixel lies in its own seed's window, so the initial slot is never used.)
@@ -180,27 +195,34 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
     target = torch.empty(b * m, p, dtype=torch.long, device=dev)
     bins = torch.empty(n_words, b * (m * j + 1), dtype=torch.long, device=dev)
     for it in range(max_iter):
-        position = centres[:, lay.neighbours, c:]  # (B, M, J, 2) centre (y, x) in pixels
         cand = ((centres[:, lay.neighbours] - centre_origin) * centre_scale).round_()
         cand.masked_fill_(absent[..., None], 0.0)  # (B, M, J, F) integers, |q_c| <= Q
         # |q_f - q_c|^2 - |q_f|^2 + F Q^2 = |q_c|^2 + F Q^2 - 2 q_c . q_f, in [0, 4 F Q^2];
         # an absent centre, or one whose window misses the pixel, gets at least _ABSENT.
         norm = torch.linalg.vecdot(cand, cand).add_(float(f * q_max * q_max))
         norm.masked_fill_(absent, outside)
-        dy = block_rows[None, :, None] - position[..., :1]  # (B, M, J, Hc)
-        dx = block_cols[None, :, None] - position[..., 1:]  # (B, M, J, Wc)
-        row_cost = torch.where((dy > -reach_y - 1) & (dy <= reach_y), norm[..., None], outside)
-        col_cost = torch.where((dx > -reach_x - 1) & (dx <= reach_x), 0.0, outside)
-        torch.add(row_cost[..., None], col_cost[..., None, :], out=dist.view(b, m, j, hc, wc))
-        dist.baddbmm_(cand.mul_(-2.0).reshape(b * m, j, f), feats)
-        # One amin gives min and argmin: distances within 2**(slot_bits - 23) (relative)
-        # tie, and ties go to the lower slot, that is the lower centre, as in scikit-image.
-        key = dist.view(torch.int32).bitwise_and_(-1 << slot_bits).bitwise_or_(slots)
-        torch.amin(key, 1, out=best)
-        slot = torch.where(best < _OUTSIDE_KEY, best.bitwise_and_(slot_mask), slot)
+        dy = all_rows - centres[..., c, None]  # (B, K, rows)
+        dx = all_cols - centres[..., c + 1, None]  # (B, K, columns)
+        row_in = (dy > -reach_y - 1).logical_and_(dy <= reach_y).view(b, -1).gather(1, row_at)
+        col_in = (dx > -reach_x - 1).logical_and_(dx <= reach_x).view(b, -1)
+        torch.where(
+            row_in.view(b, m, j, hc), norm[..., None], outside_t, out=row_cost.view(b, m, j, hc)
+        )
+        torch.gather(torch.where(col_in, zero_t, outside_t), 1, col_at, out=col_cost.view(b, -1))
+        cand = cand.mul_(-2.0).reshape(b * m, j, f)
+        for lo in range(0, b * m, chunk):  # a few large tiles, not a loop over segments
+            hi = min(lo + chunk, b * m)
+            tile = dist[: hi - lo]
+            torch.add(row_cost[lo:hi], col_cost[lo:hi], out=tile.view(hi - lo, j, hc, wc))
+            tile.baddbmm_(cand[lo:hi], feats[lo:hi])
+            # One amin gives min and argmin: distances within 2**(slot_bits - 23) (relative)
+            # tie, and ties go to the lower slot, the lower centre, as in scikit-image.
+            key = tile.view(torch.int32).bitwise_and_(-1 << slot_bits).bitwise_or_(slots)
+            torch.amin(key, 1, out=best[lo:hi])
+        torch.where(best < _OUTSIDE_KEY, best.bitwise_and_(slot_mask), slot, out=slot)
         if it == max_iter - 1:
             break
-        torch.add(bins_of, slot, out=target)
+        target.copy_(slot).add_(bins_of)
         bins.zero_().index_add_(1, target.view(-1), packed)
         fields = (bins.index_select(0, word_of) >> shifts) & masks
         fields -= fields[-1:] * shift_back
@@ -208,7 +230,7 @@ def _hard_slic(colour: Tensor, lay: _Layout, compactness: float, max_iter: int) 
         count = sums[-1]
         centres = (sums[:-1].float() / count.clamp(min=1).float()).permute(1, 2, 0)
         absent = ~lay.present | (count == 0)[:, lay.neighbours]
-    torch.add((block % m)[:, None] * j, slot, out=target)
+    target.copy_(slot).add_((block % m)[:, None] * j)
     label = lay.neighbours.view(-1).index_select(0, target.view(-1))
     return label.view(b, m * p).index_select(1, lay.inverse)
 
