@@ -31,15 +31,13 @@ average is recorded with the results.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import inspect
 import json
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,93 +85,24 @@ def git_commit() -> str:
         return "unknown"
 
 
-def bundled_rgb_photos() -> list[tuple[str, np.ndarray]]:
-    """(name, (H, W, 3) uint8) for every RGB photo in scikit-image's wheel (as the test)."""
-    from skimage import color, data
-
-    skip = {"download_all", "data_dir", "lbp_frontal_face_cascade_filename", "file_hash"}
-    seen, photos = set(), []
-    for name in sorted(data.__all__):
-        loader = getattr(data, name, None)
-        if name in skip or not inspect.isfunction(loader):
-            continue
-        if any(p.default is p.empty for p in inspect.signature(loader).parameters.values()):
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                loaded = loader()
-        except Exception:  # not in the wheel: needs pooch and a download
-            continue
-        arrays = loaded if isinstance(loaded, tuple) else (loaded,)
-        for i, image in enumerate(arrays):
-            if not (
-                isinstance(image, np.ndarray)
-                and image.dtype == np.uint8
-                and image.ndim == 3
-                and image.shape[2] in (3, 4)
-            ):
-                continue
-            if image.shape[2] == 4:
-                image = np.round(color.rgba2rgb(image) * 255).astype(np.uint8)
-            digest = hashlib.sha1(image.tobytes()).hexdigest()
-            if digest not in seen:
-                seen.add(digest)
-                photos.append((name if len(arrays) == 1 else f"{name}[{i}]", image))
-    return photos
-
-
 def quality_table(sizes: list[int], device: torch.device) -> list[dict]:
-    """Criteria per photo and size (see the module docstring); prints a markdown table."""
-    from scipy import ndimage as ndi
-    from skimage import color
-    from skimage import segmentation as sk_seg
+    """Criteria per photo and size, as tests/segmentation/test_every_photo.py defines and
+    asserts them (imported from there: one definition); prints a markdown table."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "segmentation"))
+    from test_every_photo import bundled_rgb_photos, compare, passes, resized
 
-    def lab_variance(lab: np.ndarray, seg: np.ndarray) -> float:
-        ids, flat = seg.ravel(), lab.reshape(-1, 3)
-        count = np.maximum(np.bincount(ids), 1)
-        mean = np.stack([np.bincount(ids, flat[:, c]) / count for c in range(3)], 1)
-        return float(((flat - mean[ids]) ** 2).sum(1).mean())
-
-    def recall(reference: np.ndarray, ours: np.ndarray) -> float:
-        ref_b = sk_seg.find_boundaries(reference, mode="inner")
-        our_b = sk_seg.find_boundaries(ours, mode="inner")
-        return float((ndi.distance_transform_edt(~our_b)[ref_b] <= 2).mean())
-
-    def connected(seg: np.ndarray) -> bool:
-        boxes = ndi.find_objects(seg + 1)
-        return all(b is None or ndi.label(seg[b] == i)[1] == 1 for i, b in enumerate(boxes))
-
-    photos = bundled_rgb_photos()
     rows = []
     print(
         "| image | size | Lab variance ratio | segments ours | segments skimage | "
         "boundary recall | connected | pass |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for name, image in photos:
+    for name, image in bundled_rgb_photos():
         for size in sizes:
-            x = torch.from_numpy(image).permute(2, 0, 1)[None].double() / 255
-            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True).clamp(0, 1)
-            rgb = x[0].permute(1, 2, 0).numpy()
+            x = resized(image, size)
             ours = slic(x.float().to(device), n_segments=50, compactness=10.0)[0].cpu().numpy()
-            ref = sk_seg.slic(rgb, n_segments=50, compactness=10, start_label=0)
-            lab = color.rgb2lab(rgb)
-            row = {
-                "image": name,
-                "size": size,
-                "variance_ratio": lab_variance(lab, ours) / lab_variance(lab, ref),
-                "ours": int(ours.max()) + 1,
-                "skimage": int(ref.max()) + 1,
-                "recall": recall(ref, ours),
-                "connected": connected(ours),
-            }
-            row["pass"] = (
-                row["variance_ratio"] <= 1.15
-                and abs(row["ours"] - row["skimage"]) <= 0.15 * row["skimage"]
-                and row["recall"] >= 0.6
-                and row["connected"]
-            )
+            row = compare(name, x, ours)
+            row["pass"] = passes(row)
             rows.append(row)
             print(
                 f"| {name} | {size} | {row['variance_ratio']:.3f} | {row['ours']} | "

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -99,3 +103,36 @@ class PatchMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc2(torch.tanh(self.fc1(self.pool(x).flatten(1))))
+
+
+class RegionOracle(nn.Module):
+    """Scores (mean of channel 0 over the pixels of ``region``, 1 - that): (n, 2).
+
+    Only that region matters, so a deletion or insertion curve is known by construction.
+    """
+
+    def __init__(self, region: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("region", region.float())
+
+    def forward(self, x: Tensor) -> Tensor:
+        score = (x[:, 0] * self.region).sum((-2, -1)) / self.region.sum()
+        return torch.stack([score, 1 - score], -1)
+
+
+def exact_shapley(value: Any, k: int) -> list[float]:
+    """Shapley values by their definition: every coalition, its factorial share.
+
+    ``value(coalition)`` takes a list of k bools and returns the coalition's worth.
+    """
+    phi = [0.0] * k
+    for i in range(k):
+        for subset in itertools.product([False, True], repeat=k):
+            if subset[i]:
+                continue
+            with_i = list(subset)
+            with_i[i] = True
+            r = sum(subset)
+            share = math.factorial(r) * math.factorial(k - r - 1) / math.factorial(k)
+            phi[i] += share * (value(with_i) - value(list(subset)))
+    return phi

@@ -3,6 +3,7 @@ and the functional text tests."""
 
 import re
 
+import numpy as np
 import torch
 
 SENTENCES = [
@@ -68,3 +69,21 @@ def _tokenize_pieces(texts):
         out[i, : len(r)], attention[i, : len(r)] = torch.tensor(r), 1
         word_ids[i, : len(w)] = torch.tensor(w)
     return out, attention, word_ids
+
+
+class FixedRemovals:
+    """Stands in for lime's RandomState: the sizes and removed features torchlime drew,
+    so that lime 0.2.0.1 perturbs text exactly as torchlime did."""
+
+    def __init__(self, masks):
+        self.removed = [np.flatnonzero(~m) for m in masks[1:]]
+        self.calls = 0
+
+    def randint(self, low, high, size):
+        return np.array([len(r) for r in self.removed])
+
+    def choice(self, a, size, replace=False):
+        removed = self.removed[self.calls]
+        self.calls += 1
+        assert len(removed) == size
+        return removed

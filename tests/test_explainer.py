@@ -9,7 +9,7 @@ import copy
 
 import pytest
 import torch
-from _helpers import assert_close
+from _helpers import assert_close, exact_shapley
 
 from torchlime import Explanation
 from torchlime.functional import fit_surrogate, kernel_weights, shapley_kernel
@@ -270,17 +270,5 @@ def test_kernel_shap_on_every_explainer(lime_modality):
         tuple(m[:k].tolist()): s
         for m, s in zip(exp.masks[0], exp.scores[0, :, 0].tolist(), strict=True)
     }
-    import itertools
-    import math
-
-    for i in range(k):
-        phi = 0.0
-        for subset in itertools.product([False, True], repeat=k):
-            if subset[i]:
-                continue
-            with_i = list(subset)
-            with_i[i] = True
-            r = sum(subset)
-            share = math.factorial(r) * math.factorial(k - r - 1) / math.factorial(k)
-            phi += share * (table[tuple(with_i)] - table[subset])
-        assert exp.coef[0, 0, i].item() == pytest.approx(phi, abs=1e-6)
+    phi = exact_shapley(lambda coalition: table[tuple(coalition)], k)
+    assert exp.coef[0, 0, :k].tolist() == pytest.approx(phi, abs=1e-6)

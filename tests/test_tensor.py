@@ -5,12 +5,11 @@ The captum expectations are the values captum 0.9.0's own tests assert
 Shapley values, which an enumeration of every coalition must reproduce.
 """
 
-import itertools
 import math
 
 import pytest
 import torch
-from _helpers import assert_close
+from _helpers import assert_close, exact_shapley
 from torch import nn
 
 from torchlime import KernelShap, Lime
@@ -120,20 +119,6 @@ def test_input_space_distances_equal_captum_s_formula_on_the_composed_inputs(mod
         assert weight.item() == pytest.approx(math.exp(-(d.item() ** 2) / (2 * width**2)))
 
 
-def _shapley(value, k):
-    phi = [0.0] * k
-    for i in range(k):
-        for subset in itertools.product([False, True], repeat=k):
-            if subset[i]:
-                continue
-            with_i = list(subset)
-            with_i[i] = True
-            r = sum(subset)
-            share = math.factorial(r) * math.factorial(k - r - 1) / math.factorial(k)
-            phi[i] += share * (value(with_i) - value(list(subset)))
-    return phi
-
-
 def test_kernel_shap_enumerates_the_shapley_values_of_a_nonlinear_model():
     net = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 2)).double()
     x = torch.rand(2, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
@@ -145,7 +130,7 @@ def test_kernel_shap_enumerates_the_shapley_values_of_a_nonlinear_model():
             masked = torch.where(torch.tensor(z), x[i], 0.5)
             return net(masked[None])[0, 1].item()
 
-        assert_close(exp.coef[i, 0], torch.tensor(_shapley(value, 5)), rtol=0, atol=1e-9)
+        assert_close(exp.coef[i, 0], torch.tensor(exact_shapley(value, 5)), rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize(

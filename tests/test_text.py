@@ -23,6 +23,7 @@ from _text_data import (
     UNK,
     VOCAB,
     WORD_SENTENCES,
+    FixedRemovals,
     _tokenize,
     _tokenize_pieces,
 )
@@ -62,26 +63,9 @@ def _lime_classifier(model, cls=False):
     return classify
 
 
-class _FixedRemovals:
-    """Stands in for lime's RandomState: the sizes and removed features we drew."""
-
-    def __init__(self, masks):
-        self.removed = [np.flatnonzero(~m) for m in masks[1:]]
-        self.calls = 0
-
-    def randint(self, low, high, size):
-        return np.array([len(r) for r in self.removed])
-
-    def choice(self, a, size, replace=False):
-        removed = self.removed[self.calls]
-        self.calls += 1
-        assert len(removed) == size
-        return removed
-
-
 def _lime_explain(model, text, masks, bow, **kw):
     explainer = LimeTextExplainer(bow=bow, random_state=0)
-    explainer.random_state = _FixedRemovals(masks)
+    explainer.random_state = FixedRemovals(masks)
     return explainer.explain_instance(text, _lime_classifier(model), **kw)
 
 
@@ -134,7 +118,7 @@ def test_feature_selection_equals_lime(mode, k):
         ids, target=torch.tensor([[0, 1]]), attention_mask=attention, masks=masks
     )
     explainer = LimeTextExplainer(feature_selection=mode, random_state=0)
-    explainer.random_state = _FixedRemovals(masks[0].numpy())
+    explainer.random_state = FixedRemovals(masks[0].numpy())
     ref = explainer.explain_instance(
         SENTENCES[0], _lime_classifier(model), labels=(0, 1), num_samples=200, num_features=k
     )
@@ -320,7 +304,7 @@ def test_words_of_several_pieces_equal_lime_s_words(bow, device):
         distinct = len(dict.fromkeys(text.split()))
         assert k == (distinct if bow else len(text.split()))
         lime = LimeTextExplainer(bow=bow, random_state=0)
-        lime.random_state = _FixedRemovals(masks[i, :, :k].numpy())
+        lime.random_state = FixedRemovals(masks[i, :, :k].numpy())
         ref = lime.explain_instance(text, classify, labels=(1,), num_samples=n)
         assert_close(exp.coef[i, 0, :k], _dense(ref.local_exp[1], k), rtol=0, atol=1e-5)
         assert_close(exp.intercept[i, 0], torch.tensor(ref.intercept[1]), rtol=0, atol=1e-5)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from _helpers import assert_close
+from _text_data import FixedRemovals
 from lime.lime_text import IndexedCharacters, IndexedString, LimeTextExplainer
 from torch import nn
 
@@ -52,26 +53,9 @@ def three_class_model(texts):
     return e / e.sum(1, keepdims=True)
 
 
-class _FixedRemovals:
-    """Stands in for lime's RandomState: the sizes and removed features torchlime drew."""
-
-    def __init__(self, masks):
-        self.removed = [np.flatnonzero(~m) for m in masks[1:]]
-        self.calls = 0
-
-    def randint(self, low, high, size):
-        return np.array([len(r) for r in self.removed])
-
-    def choice(self, a, size, replace=False):
-        removed = self.removed[self.calls]
-        self.calls += 1
-        assert len(removed) == size
-        return removed
-
-
 def _lime(text, model, masks, labels=(1,), **kwargs):
     explainer = LimeTextExplainer(random_state=0, **kwargs)
-    explainer.random_state = _FixedRemovals(masks)
+    explainer.random_state = FixedRemovals(masks)
     return explainer.explain_instance(text, model, labels=labels, num_samples=len(masks))
 
 
@@ -138,7 +122,7 @@ def test_injected_masks_and_top_labels_equal_lime():
         m = masks[i, :, :k].clone()
         m[0] = True
         explainer_ref = LimeTextExplainer(random_state=0)
-        explainer_ref.random_state = _FixedRemovals(m.numpy())
+        explainer_ref.random_state = FixedRemovals(m.numpy())
         ref = explainer_ref.explain_instance(text, three_class_model, top_labels=2, num_samples=n)
         assert exp.target[i].tolist() == [int(t) for t in ref.top_labels]
         for j, label in enumerate(ref.top_labels):

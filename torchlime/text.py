@@ -473,22 +473,29 @@ class LimeText(Explainer):
         def compose_tokens(start: int, stop: int) -> dict[str, Tensor]:
             example = owner[start:stop]
             rows = {key: v.index_select(0, example) for key, v in f.inputs.items()}
-            attention, token_features = (
-                rows["attention_mask"],
-                f.token_features.index_select(0, example),
-            )
-            start_rows = None if f.word_start is None else f.word_start.index_select(0, example)
+            attention = rows["attention_mask"]
+            token_features = f.token_features.index_select(0, example)
+            word_start = None if f.word_start is None else f.word_start.index_select(0, example)
             keep = perturbed[start:stop]
-            out = {}
-            out["input_ids"], out["attention_mask"] = remove_tokens(
-                rows["input_ids"], attention, token_features, keep,
-                mask_id=self.mask_id, pad_id=self.pad_id, word_start=start_rows,
-            )  # fmt: skip
-            for key, value in rows.items():  # token_type_ids, ...: with their tokens
-                if key not in out:
-                    masked = self.mask_id is not None
-                    out[key] = align_tokens(value, attention, token_features, keep,
-                                            masked=masked, word_start=start_rows)  # fmt: skip
+            ids, kept = remove_tokens(
+                rows["input_ids"],
+                attention,
+                token_features,
+                keep,
+                mask_id=self.mask_id,
+                pad_id=self.pad_id,
+                word_start=word_start,
+            )
+            out = {"input_ids": ids, "attention_mask": kept}
+            for key in rows.keys() - out.keys():  # token_type_ids, ...: with their tokens
+                out[key] = align_tokens(
+                    rows[key],
+                    attention,
+                    token_features,
+                    keep,
+                    masked=self.mask_id is not None,
+                    word_start=word_start,
+                )
             return out
 
         return compose_strings if isinstance(f, _Strings) else compose_tokens

@@ -4,24 +4,12 @@ against naive loops."""
 import numpy as np
 import pytest
 import torch
-from _helpers import PatchMLP, assert_close
+from _helpers import PatchMLP, RegionOracle, assert_close
 from _helpers import generator as _g
 from torch import nn
 
 from torchlime import LimeImage, metrics
 from torchlime.segmentation import grid
-
-
-class RegionOracle(nn.Module):
-    """Score = mean of channel 0 over the pixels of ``region``: only that region matters."""
-
-    def __init__(self, region):
-        super().__init__()
-        self.register_buffer("region", region.float())
-
-    def forward(self, x):
-        score = (x[:, 0] * self.region).sum((-2, -1)) / self.region.sum()
-        return torch.stack([score, 1 - score], -1)
 
 
 def _oracle_setup(device="cpu"):

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 import torch
-from _helpers import assert_close
+from _helpers import RegionOracle, assert_close
 from _helpers import generator as _g
 from _modalities import text_case
 from torch import nn
@@ -13,19 +13,7 @@ from torchlime import LimeImage, metrics
 from torchlime.segmentation import grid
 
 K = 16  # a 4 x 4 grid of 4 x 4 superpixels
-REGION = 5
-
-
-class RegionOracle(nn.Module):
-    """Score = mean of channel 0 over superpixel 5: its mean colour leaves it unchanged."""
-
-    def __init__(self, region):
-        super().__init__()
-        self.register_buffer("region", region.float())
-
-    def forward(self, x):
-        score = (x[:, 0] * self.region).sum((-2, -1)) / self.region.sum()
-        return torch.stack([score, 1 - score], -1)
+REGION = 5  # the oracle scores superpixel 5 alone: its mean colour leaves it unchanged
 
 
 def _setup(baseline="mean"):

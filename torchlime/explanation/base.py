@@ -274,14 +274,10 @@ class Explanation:
     def feature_labels(self, index: int = 0) -> list[str]:
         """A name for each of example ``index``'s K features.
 
-        The recipe's ``feature_names`` when there are K of them, else ``"feature k"``; each
-        modality names its own (superpixels, columns with their bins, words).
+        ``"feature k"`` here; each modality names its own (superpixels, columns with their
+        bins, words).
         """
-        names = self.config.get("feature_names")
-        k = self.coef.shape[-1]
-        if names and len(names) == k:
-            return [str(n) for n in names]
-        return [f"feature {f}" for f in range(k)]
+        return [f"feature {f}" for f in range(self.coef.shape[-1])]
 
     def as_list(self, *, index: int = 0, target: int = 0) -> list[tuple[str, float]]:
         """The selected features as ``[(name, weight)]``, as lime's ``as_list()``.
