@@ -72,9 +72,15 @@ def segments(segments: Any, x: Tensor, name: str = "segments") -> Tensor:
 
 
 def segmentation(
-    segments: Tensor, n_segments: Tensor, *, content_aware: bool, channels: int, stacklevel: int
+    segments: Tensor,
+    n_segments: Tensor,
+    k: int,
+    *,
+    content_aware: bool,
+    channels: int,
+    stacklevel: int,
 ) -> None:
-    """Warn when a segmentation leaves LIME little to say (one host sync).
+    """Warn when a segmentation leaves LIME little to say (one host sync, with validate).
 
     Fewer than 4 superpixels in an image (a flat image, or noise, under SLIC), or, from a
     segmenter that promises content-aware segments, a regular grid: at least 90 % of an
@@ -84,12 +90,12 @@ def segmentation(
     Args:
         segments: (B, H, W) int64 ids ``0..K_b-1``.
         n_segments: (B,) int64 K_b.
+        k: K >= every K_b, the padded feature count.
         content_aware: the segmenter promised segments that follow the content.
         channels: C of the images (the hint for a grid depends on it).
         stacklevel: where the warning points.
     """
     b, h, w = segments.shape
-    k = int(n_segments.max())  # the caller's sync: the padded feature count
     ids = (segments + k * torch.arange(b, device=segments.device)[:, None, None]).flatten()
     rows = torch.arange(h, device=segments.device)[None, :, None].expand(b, h, w).flatten()
     cols = torch.arange(w, device=segments.device)[None, None, :].expand(b, h, w).flatten()
@@ -106,7 +112,7 @@ def segmentation(
     rectangle = ((area > 0) & (area == extent[0] * extent[1])).view(b, k)
     share = rectangle.sum(1) / n_segments.clamp(min=1)
     gridded = (share >= 0.9) & (n_segments >= 4)
-    counts, gridded_list = n_segments.tolist(), gridded.tolist()
+    counts, gridded_list = torch.stack([n_segments, gridded.long()]).tolist()  # one sync
     few = [i for i, n in enumerate(counts) if n < 4]
     if few:
         warnings.warn(

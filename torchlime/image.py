@@ -180,16 +180,12 @@ class LimeImage(Explainer):
         self, x: Any, *, k: int | None = None, segments: Tensor | None = None
     ) -> ImageFeatures:
         x = _checks.images(x)
+        segments_given = segments
         if segments is None:
             # segmentation is not part of the model: full precision, whatever autocast says
             with torch.autocast(x.device.type, enabled=False):
                 found = self.segmenter(x if x.dtype != torch.bfloat16 else x.float())
             segments, n_segments = relabel(_checks.segments(found, x, "the segmenter's output"))
-            if self.validate:
-                aware = getattr(self.segmenter, "content_aware", True)
-                _checks.segmentation(
-                    segments, n_segments, content_aware=aware, channels=x.shape[1], stacklevel=7
-                )
         else:
             raw = _checks.segments(segments, x).to(x.device)
             segments, n_segments = relabel(raw)
@@ -205,6 +201,11 @@ class LimeImage(Explainer):
             raise ValueError(
                 f"masks must be (B, N, K) with K >= every image's superpixel count "
                 f"{n_segments.tolist()}; got K={k}"
+            )
+        if self.validate and segments_given is None:  # does the segmentation say much?
+            aware = getattr(self.segmenter, "content_aware", True)
+            _checks.segmentation(
+                segments, n_segments, k, content_aware=aware, channels=x.shape[1], stacklevel=7
             )
         fill = make_fill(x, segments, k, self.baseline)
         return ImageFeatures(inputs=x, n_features=n_segments, k=k, segments=segments, fill=fill)
