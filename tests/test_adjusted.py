@@ -102,3 +102,20 @@ def test_refitting_tools_say_they_describe_lime_s_plain_fit():
     exp = c.explain(c.explainer(adjust="mlp", n_samples=200), generator=0, keep_samples=True)
     with pytest.warns(UserWarning, match="regression-adjusted.*plain fit"):
         stability_report(exp, n_boot=20)
+
+
+@pytest.mark.parametrize(("output", "link"), [("softmax", "logit"), ("identity", "identity")])
+def test_the_control_is_fitted_to_log_odds_of_probabilities(monkeypatch, output, link):
+    import torchlime._explainer as explainer_module
+
+    seen = []
+    real = explainer_module.adjusted_fit
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["link"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(explainer_module, "adjusted_fit", spy)
+    c = case("image")
+    exp = c.explain(c.explainer(adjust="mlp", n_samples=100, output=output), generator=0)
+    assert seen == [link] and exp.config["output"] == output

@@ -110,8 +110,9 @@ class Explainer(nn.Module):
             lime; False leaves it out of the fit, as captum does.
         adjust: None (lime's fit), ``"mlp"`` or ``"quadratic"``: regression-adjusted lime
             (:func:`~torchlime.functional.adjusted_fit`): lime's estimand, with a cross-fitted
-            model of the scores over the masks as control variate (fitted on free masks too:
-            no model calls). Features are selected as lime does; the final fit is adjusted.
+            model of the scores over the masks as control variate (of their log-odds for
+            softmax and sigmoid outputs; evaluated on free masks too: no model calls).
+            Features are selected as lime does; the final fit is adjusted.
             Needs masks (tables: discretized), surrogate "ridge" or "ols", a fixed n_samples.
         max_samples: with ``n_samples="auto"``, the budget of samples per example.
         top_k: with ``n_samples="auto"``, the size of the top set whose boundary is tested.
@@ -374,6 +375,7 @@ class Explainer(nn.Module):
             weights,
             n_valid,
             control=self.adjust,
+            link="logit" if self._output(features) in ("softmax", "sigmoid") else "identity",
             generator=generator,
             draw=lambda m: self._draw(features, m, generator).X,
             weigh=lambda masks: self._sample_weights(features, masks),

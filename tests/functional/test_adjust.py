@@ -55,7 +55,12 @@ def _draw(law: str, sampler: str, batch: int, g: torch.Generator):
     return lambda m: draw_masks(sampler, batch, m, K, n_valid=n_valid, law=law, generator=g)
 
 
-def exact_estimand(law: str, n: int, alpha: float = 1.0) -> torch.Tensor:
+def _probability(masks: torch.Tensor) -> torch.Tensor:
+    """(..., K) bool -> (..., 1): the model's sigmoid output alone, a probability."""
+    return _model(masks)[..., :1]
+
+
+def exact_estimand(law: str, n: int, alpha: float = 1.0, model=_model) -> torch.Tensor:
     """(T, K) lime's estimand at n samples: the population ridge over all 2^K masks."""
     every = ((torch.arange(2**K)[:, None] >> torch.arange(K)) & 1).bool()
     kept = every.sum(-1)
@@ -64,20 +69,23 @@ def exact_estimand(law: str, n: int, alpha: float = 1.0) -> torch.Tensor:
     prob = log_count[kept].exp() / subsets  # exchangeable: a count, then a uniform subset
     X = torch.cat([torch.ones(1, K, dtype=torch.bool), every])[None]
     weights = torch.cat([torch.ones(1, dtype=torch.float64), (n - 1) * prob * _weigh(law)(every)])
-    return weighted_ridge(X, _model(X), weights[None], alpha).coef[0]
+    return weighted_ridge(X, model(X), weights[None], alpha).coef[0]
 
 
-def _estimates(law: str, sampler: str, control: str | None, seed: int = 0) -> torch.Tensor:
+def _estimates(
+    law: str, sampler: str, control: str | None, seed: int = 0, model=_model, **options
+) -> torch.Tensor:
     """(SEEDS, T, K): one estimate per example of one batch, each from its own samples."""
     g = torch.Generator().manual_seed(seed)
     draw, weigh = _draw(law, sampler, SEEDS, g), _weigh(law)
     X = draw(N)
-    scores, weights, n_valid = _model(X), weigh(X), torch.full((SEEDS,), K)
+    scores, weights, n_valid = model(X), weigh(X), torch.full((SEEDS,), K)
     if control is None:
         return fit_surrogate(X, scores, weights, n_valid).coef.double()
     fit = adjusted_fit(
-        X, scores, weights, n_valid, draw=draw, weigh=weigh, control=control, generator=g, **SMALL
-    )
+        X, scores, weights, n_valid, draw=draw, weigh=weigh, control=control, generator=g,
+        **SMALL, **options,
+    )  # fmt: skip
     return fit.coef.double()
 
 
@@ -107,6 +115,19 @@ def test_paired_and_quadratic_keep_the_estimand():
         z = (coef.mean(0) - ref) / (coef.std(0) / SEEDS**0.5)
         assert z.abs().max() < 4.5, (sampler, control, z)
         assert _nmse(coef, ref) < _nmse(_estimates("bernoulli", "lime", None, seed=1), ref)
+
+
+@pytest.mark.parametrize("control", ["mlp", "quadratic"])
+def test_a_control_on_the_log_odds_keeps_the_estimand(control):
+    """link="logit" (probabilities): g on the log-odds, read back through the sigmoid."""
+    ref = exact_estimand("bernoulli", N, model=_probability)
+    plain = _estimates("bernoulli", "lime", None, seed=2, model=_probability)
+    coef = _estimates("bernoulli", "lime", control, seed=2, model=_probability, link="logit")
+    z = (coef.mean(0) - ref) / (coef.std(0) / SEEDS**0.5)
+    assert z.abs().max() < 4.5, z
+    factor = _nmse(plain, ref) / _nmse(coef, ref)
+    print(f"{control}, logit link: NMSE lime / adjusted = {factor:.1f}")
+    assert factor >= 2.0
 
 
 def test_a_control_that_is_the_model_leaves_only_the_free_masks_noise(monkeypatch):
@@ -222,6 +243,8 @@ def test_errors():
         adjusted_fit(X.float(), y, w, nf, **kw)
     with pytest.raises(ValueError, match="control must be"):
         adjusted_fit(X, y, w, nf, control="tree", **kw)
+    with pytest.raises(ValueError, match="link must be"):
+        adjusted_fit(X, y, w, nf, link="probit", **kw)
     with pytest.raises(ValueError, match="2 \\* folds \\+ 1"):
         adjusted_fit(X, y, w, nf, folds=10, **kw)
     with pytest.raises(ValueError, match="folds must be"):

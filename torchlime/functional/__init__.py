@@ -24,7 +24,7 @@ Then the modality stages: images (``make_fill``, ``segment_mean``, ``compose``),
 keeps state, draws from the global RNG, or prints.
 """
 
-from torchlime.functional.adjust import CONTROLS, adjusted_fit
+from torchlime.functional.adjust import CONTROLS, LINKS, adjusted_fit
 from torchlime.functional.bayesian import BayesianRidgeFit, bayesian_from_moments, bayesian_ridge
 from torchlime.functional.bootstrap import DESIGNS, bootstrap_coef, bootstrap_weights, gap_test
 from torchlime.functional.fit import SURROGATES, Surrogate, fit_chunk, fit_surrogate, refit
@@ -96,6 +96,7 @@ __all__ = [
     "DISTANCES",
     "FEATURE_SELECTION",
     "LAWS",
+    "LINKS",
     "SAMPLERS",
     "SURROGATES",
     "TABULAR_SAMPLERS",

@@ -17,6 +17,11 @@ the scores over the masks, fitted to the N samples:
 - ``"quadratic"``: a ridge on the features and all their pairwise products (``K(K+1)/2``
   columns: K up to 64).
 
+With ``link="logit"`` (the explainers' choice for softmax and sigmoid outputs) ``g`` is
+fitted to the scores' log-odds and read back through the sigmoid: a probability saturates as
+the masks hide or show the object, which a network over log-odds follows with fewer units,
+and the control stays in [0, 1].
+
 ``g`` is cross-fitted: the samples are split into ``folds`` folds, ``g_(-k)`` is fitted on
 the others, and the residuals of fold ``k`` use ``g_(-k)``, so ``g`` cannot absorb them
 (a ``g`` fitted to every sample would collapse the estimate onto ``β*(g)``). The free
@@ -61,10 +66,13 @@ from torchlime.functional.surrogate import (
     weighted_moments,
 )
 
-__all__ = ["CONTROLS", "adjusted_fit", "check_adjust"]
+__all__ = ["CONTROLS", "LINKS", "adjusted_fit", "check_adjust"]
 
 CONTROLS = ("mlp", "quadratic")
 """The families of the control variate ``g``."""
+
+LINKS = ("identity", "logit")
+"""The scales ``g`` is fitted on: the scores, or their log-odds (probabilities)."""
 
 _ELEMENTS = 1 << 23  # hidden activations per chunk of free masks (32 MB in float32)
 _FREE_ELEMENTS = 1 << 24  # free masks x features per group of examples on a CPU
@@ -72,6 +80,7 @@ _LR = 0.02
 _WEIGHT_DECAY = 1e-2
 _QUADRATIC_PENALTY = 30.0
 _QUADRATIC_MAX_K = 64
+_LOGIT_EPS = 1e-6  # probabilities are clamped to [eps, 1 - eps] before the log-odds
 
 
 def adjusted_fit(
@@ -86,6 +95,7 @@ def adjusted_fit(
     feature_selection: str = "none",
     max_features: int | None = None,
     control: str = "mlp",
+    link: str = "identity",
     folds: int = 5,
     n_free: int | None = None,
     steps: int = 200,
@@ -110,6 +120,9 @@ def adjusted_fit(
         feature_selection: one of lime's modes, run on the N samples as lime runs it.
         max_features: lime's ``num_features``; None keeps every feature.
         control: the family of ``g``: ``"mlp"`` or ``"quadratic"``.
+        link: ``"identity"`` fits ``g`` to the scores; ``"logit"`` to their log-odds
+            (scores are probabilities, clamped to [1e-6, 1 - 1e-6]), read back through the
+            sigmoid. Either way the estimand is lime's; only the variance changes.
         folds: cross-fitting folds, >= 2.
         n_free: M, the free masks behind ``β*(g)`` (None: ``max(32 N, 16384)``).
         steps: Adam steps of the ``"mlp"`` fit (full batch, learning rate 0.02).
@@ -150,6 +163,8 @@ def adjusted_fit(
         )
     if control not in CONTROLS:
         raise ValueError(f"control must be one of {CONTROLS}; got {control!r}")
+    if link not in LINKS:
+        raise ValueError(f"link must be one of {LINKS}; got {link!r}")
     if control == "quadratic" and k > _QUADRATIC_MAX_K:
         raise ValueError(
             f"control='quadratic' fits K(K+1)/2 + 1 columns per fold: at most K="
@@ -184,8 +199,11 @@ def adjusted_fit(
     # g: fitted to standardised scores, kernel-weighted, one model per (example, fold)
     fold = _folds(b, n, folds, generator, X.device)  # (B, N), row 0: -1
     w = weights.detach().to(torch.float32)
-    mean, scale = _standardise(f.to(torch.float32), w)
-    y = (f.to(torch.float32) - mean) / scale
+    target = f.to(torch.float32)
+    if link == "logit":
+        target = torch.logit(target, eps=_LOGIT_EPS)
+    mean, scale = _standardise(target, w)
+    y = (target - mean) / scale
     Z = _code(X, valid)
     train = w[:, None, :] * (fold[:, None, :] != torch.arange(folds, device=X.device)[:, None])
     train = train / train.sum(-1, keepdim=True).clamp(min=torch.finfo(torch.float32).tiny)
@@ -193,10 +211,9 @@ def adjusted_fit(
         params = _fit_mlp(Z, y, train, steps, hidden, generator)
     else:
         params = (_fit_quadratic(Z, y, train),)
-    per_fold = _predict(params, X, valid, folds)  # (B, F, N, T)
+    per_fold = _scores(_predict(params, X, valid, folds), mean, scale, link)  # (B, F, N, T)
     cross = per_fold.gather(1, fold.clamp(min=0)[:, None, :, None].expand(-1, 1, -1, y.shape[-1]))
-    cross = torch.where(fold[..., None] < 0, per_fold.mean(1), cross[:, 0])
-    g_cross = (cross * scale + mean).to(torch.float64)
+    g_cross = torch.where(fold[..., None] < 0, per_fold.mean(1), cross[:, 0]).to(torch.float64)
 
     # β*(ḡ): the mean fold model on M free masks, lime's fit with the penalty of N samples
     free = draw(m)
@@ -211,8 +228,8 @@ def adjusted_fit(
     parts = []
     for i in range(0, b, step):  # over groups of examples, to bound the copies of M x K
         s = slice(i, i + step)
-        g_free = _predict(tuple(p[s] for p in params), free[s], valid[s], folds).mean(1)
-        g_free = (g_free * scale[s] + mean[s]).to(torch.float64)
+        g_free = _predict(tuple(p[s] for p in params), free[s], valid[s], folds)
+        g_free = _scores(g_free, mean[s], scale[s], link).mean(1).to(torch.float64)
         parts.append(weighted_moments(free[s], g_free, free_weights[s]))
     free_moments = Moments(*(torch.cat(field) for field in zip(*parts, strict=True)))
     fit_g = ridge_from_moments(free_moments, alpha * ratio, feature_mask=selected)
@@ -291,6 +308,15 @@ def _standardise(y: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
     mean = (w[..., None] * y).sum(1, keepdim=True) / total
     var = (w[..., None] * (y - mean) ** 2).sum(1, keepdim=True) / total
     return mean, var.sqrt().clamp(min=1e-8)
+
+
+def _scores(out: Tensor, mean: Tensor, scale: Tensor, link: str) -> Tensor:
+    """Standardised outputs (B, F, M, T) of the fold models back on the scores' scale.
+
+    ``mean`` and ``scale`` (B, 1, T) broadcast against the folds.
+    """
+    out = out * scale[:, None] + mean[:, None]
+    return torch.sigmoid(out) if link == "logit" else out
 
 
 def _code(masks: Tensor, valid: Tensor) -> Tensor:
