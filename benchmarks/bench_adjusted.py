@@ -203,6 +203,13 @@ def ceiling(refs: list[Any], exp: Any, args: argparse.Namespace) -> torch.Tensor
     return (star[rows] + fit.coef[:, 0]).unflatten(0, (r, b))
 
 
+def _by_position(pairs: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """(E, K, K) pairs of features read by position: out[e, i, l] = pairs[e, order_i, order_l]."""
+    k = order.shape[-1]
+    rows = pairs.gather(1, order[:, :, None].expand(-1, -1, k))
+    return rows.gather(2, order[:, None, :].expand(-1, k, -1))
+
+
 def calibration(exp: Any, halves: torch.Tensor, args: argparse.Namespace) -> dict[str, Any]:
     """The resolution report of lime's seeds checked against the reference (see 6. above).
 
@@ -226,12 +233,7 @@ def calibration(exp: Any, halves: torch.Tensor, args: argparse.Namespace) -> dic
     )  # fmt: skip
     r = coef.shape[0] // b
     order = coef[:, 0].abs().argsort(-1, descending=True)  # (R * B, K)
-    rank_truth = truth.repeat(r, 1, 1)
-    # pair order by position: P[e, i, l] = truth of (feature at i, feature at l)
-    pos = rank_truth.gather(1, order[:, :, None].expand(-1, -1, k)).gather(
-        2, order[:, None, :].expand(-1, k, -1)
-    )
-    wrong = pos < 0
+    wrong = _by_position(truth.repeat(r, 1, 1), order) < 0
     above = torch.ones(k, k, dtype=torch.bool).triu(1)  # i < l
     top = args.k
     # position j claims: beats every lower (row j, l > j) and loses to every higher (col j)
@@ -241,13 +243,10 @@ def calibration(exp: Any, halves: torch.Tensor, args: argparse.Namespace) -> dic
     family = (resolved & pos_wrong).any(1) | (set_resolved & set_wrong)
     # reference-resolved positions: its feature beats every lower and loses to every higher
     ref_order = halves.mean(0).abs().argsort(-1, descending=True)  # (B, K)
-    ref_pos = truth.gather(1, ref_order[:, :, None].expand(-1, -1, k)).gather(
-        2, ref_order[:, None, :].expand(-1, k, -1)
-    )
-    lower = torch.ones(k, k, dtype=torch.bool).triu(1)
+    ref_pos = _by_position(truth, ref_order)
     pad = ~valid.gather(1, ref_order)  # (B, K) padded positions
-    beats = ((ref_pos > 0) | ~lower | pad[:, None, :]).all(2)
-    loses = ((ref_pos > 0) | ~lower | pad[:, :, None]).all(1)
+    beats = ((ref_pos > 0) | ~above | pad[:, None, :]).all(2)
+    loses = ((ref_pos > 0) | ~above | pad[:, :, None]).all(1)
     ref_resolved = (beats & loses)[:, :top]  # (B, k)
     same = (order[:, :top] == ref_order.repeat(r, 1)[:, :top]) & ref_resolved.repeat(r, 1)
     return {
@@ -364,7 +363,7 @@ def main() -> None:
             seconds[name] = (took + extra) / (r * b)
         if label == "lime":
             calibrated = calibration(exp, halves.cpu(), args)
-            converging = convergence(exp, halves.mean(0).cpu(), ref_nmse.cpu(), args)
+            converging = convergence(exp, ref.cpu(), ref_nmse.cpu(), args)
             if args.ceiling:
                 coefs["ceiling"] = ceiling(refs, exp, args).cpu()
                 seconds["ceiling"] = float("nan")

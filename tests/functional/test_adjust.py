@@ -204,31 +204,17 @@ def test_runs_under_inference_mode_and_gradients_reach_the_scores():
     g = torch.Generator().manual_seed(0)
     draw = lambda m: draw_masks("lime", 1, m, 5, n_valid=torch.tensor([5]), generator=g)  # noqa: E731
     X = draw(40)
-    weights = kernel_weights(X, None, 0.25)
-    with torch.inference_mode():
-        fit = adjusted_fit(
-            X,
-            X[..., :1].double(),
-            weights,
-            torch.tensor([5]),
-            draw=draw,
-            weigh=lambda m: kernel_weights(m, None, 0.25),
-            steps=5,
-            generator=g,
+    weigh = lambda m: kernel_weights(m, None, 0.25)  # noqa: E731
+
+    def fit(scores):
+        return adjusted_fit(
+            X, scores, weigh(X), torch.tensor([5]), draw=draw, weigh=weigh, steps=5, generator=g
         )
-    assert fit.coef.shape == (1, 1, 5)
+
+    with torch.inference_mode():
+        assert fit(X[..., :1].double()).coef.shape == (1, 1, 5)
     scores = X[..., :1].double().requires_grad_()
-    fit = adjusted_fit(
-        X,
-        scores,
-        weights,
-        torch.tensor([5]),
-        draw=draw,
-        weigh=lambda m: kernel_weights(m, None, 0.25),
-        steps=5,
-        generator=g,
-    )
-    fit.coef.sum().backward()
+    fit(scores).coef.sum().backward()
     assert scores.grad is not None and scores.grad.abs().sum() > 0
 
 

@@ -161,21 +161,15 @@ def adjusted_fit(
             "masks (a table's continuous columns) need their own law (discretize them, or "
             "explain with adjust=None)"
         )
-    if control not in CONTROLS:
-        raise ValueError(f"control must be one of {CONTROLS}; got {control!r}")
-    if link not in LINKS:
-        raise ValueError(f"link must be one of {LINKS}; got {link!r}")
+    _checks.one_of("control", control, CONTROLS)
+    _checks.one_of("link", link, LINKS)
     if control == "quadratic" and k > _QUADRATIC_MAX_K:
         raise ValueError(
             f"control='quadratic' fits K(K+1)/2 + 1 columns per fold: at most K="
             f"{_QUADRATIC_MAX_K} features; got K={k} (use control='mlp')"
         )
-    if feature_selection not in FEATURE_SELECTION:
-        raise ValueError(
-            f"feature_selection must be one of {FEATURE_SELECTION}; got {feature_selection!r}"
-        )
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ValueError(f"folds must be an int >= 2; got {folds!r}")
+    _checks.one_of("feature_selection", feature_selection, FEATURE_SELECTION)
+    _checks.integer("folds", folds, 2, ">= 2")
     if n < 2 * folds + 1:
         raise ValueError(
             f"adjusted_fit needs N >= 2 * folds + 1 = {2 * folds + 1} samples to cross-fit "
@@ -267,8 +261,7 @@ def check_adjust(adjust: object, *, kernel: object, surrogate: object, n_samples
     """
     if adjust is None:
         return
-    if adjust not in CONTROLS:
-        raise ValueError(f"adjust must be None or one of {CONTROLS}; got {adjust!r}")
+    _checks.one_of("adjust", adjust, (None, *CONTROLS))
     if kernel == "shapley":
         raise ValueError(
             "adjust keeps lime's estimand, not KernelSHAP's: kernel='shapley' fits under the "
